@@ -49,7 +49,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(CofferStore, coffer_store_free)
 
 /* Transactions.  Calls may nest: only the outermost begin/commit pair touches
  * SQLite (so a helper can wrap its own writes while a caller batches).
- * rollback undoes the whole outermost transaction. */
+ * rollback undoes the whole outermost transaction: after a rollback below the
+ * outermost level, writes and begin fail until the outermost level ends, and
+ * the outermost commit returns an error.  A failed commit has already rolled
+ * back (do not call rollback after it). */
 gboolean coffer_store_begin(CofferStore *store, GError **error);
 gboolean coffer_store_commit(CofferStore *store, GError **error);
 void coffer_store_rollback(CofferStore *store);
@@ -74,7 +77,8 @@ typedef gboolean (*CofferStoreRecordFunc)(const CofferStoreRecord *record, gpoin
 gboolean coffer_store_foreach_record(CofferStore *store, CofferStoreRecordFunc func,
                                      gpointer user_data, GError **error);
 
-/* Replaces the lookup hashes of a record (n_hashes * 32 bytes). */
+/* Replaces the lookup hashes of a record (n_hashes * 32 bytes).  The record
+ * must exist (put it first); its lookup rows go when it is removed. */
 gboolean coffer_store_set_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
                                  const guint8 *hashes, gsize n_hashes, GError **error);
 /* Ids (GArray of 16-byte elements, never NULL on success) of non-tombstone

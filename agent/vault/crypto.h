@@ -35,7 +35,11 @@ typedef struct {
   uint64_t last;
 } CofferHlc;
 
-/* Returns a timestamp strictly greater than every one returned or observed. */
+/* Returns a timestamp strictly greater than every one returned or observed.
+ * A full counter carries into the millisecond field (the clock runs ahead of
+ * the wall clock for a moment).  The single exception: once last is
+ * UINT64_MAX (only a remote claiming the year 10889 can cause that) the
+ * clock saturates and returns UINT64_MAX again. */
 uint64_t coffer_hlc_now(CofferHlc *clock);
 /* Moves the clock past a timestamp seen on a remote record. */
 void coffer_hlc_observe(CofferHlc *clock, uint64_t remote);
@@ -59,8 +63,19 @@ int coffer_revision_compare(const CofferRevision *a, const CofferRevision *b);
  * is "coffer-record-v1" | vault_id[16] | the header bytes (magic..device)
  * | one byte 'M' or 'S', so a part cannot be moved to another record, another
  * vault, another revision, another kind/flags, or swapped with the other part.
+ * meta_len and secret_len count the ciphertext including its 16-byte tag, so
+ * meta_len >= 16 always and secret_len is 0 or >= 16.  Every seal draws fresh
+ * random nonces.  Unknown flag bits are EINVAL; magic "CFR2".."CFR9" is
+ * COFFER_CRYPTO_EVERSION.
  */
 #define COFFER_RECORD_FLAG_TOMBSTONE 0x01u
+
+/* meta + secret plaintext together may not exceed this; larger envelopes are
+ * rejected as EINVAL before anything is allocated or decrypted. */
+#define COFFER_ENVELOPE_MAX_PLAINTEXT (64u * 1024 * 1024)
+/* Framing + both tags: 46 header + 2 * (24 nonce + 4 length + 16 tag). */
+#define COFFER_ENVELOPE_OVERHEAD 134u
+#define COFFER_ENVELOPE_MAX_BYTES (COFFER_ENVELOPE_MAX_PLAINTEXT + COFFER_ENVELOPE_OVERHEAD)
 
 typedef enum {
   COFFER_RECORD_COLLECTION = 1,
@@ -74,8 +89,10 @@ typedef struct {
   CofferRevision rev;
 } CofferRecordHeader;
 
-/* Seals a record.  secret may be NULL/0 (no secret part).  *out is malloc()ed
- * (the envelope holds only ciphertext), free() it. */
+/* Seals a record.  secret may be NULL/0 (no secret part).  A non-NULL secret
+ * with secret_len 0 is an empty secret: it gets a part (secret_len 16 on the
+ * wire) and open_secret returns a non-NULL buffer of length 0 for it.
+ * *out is malloc()ed (the envelope holds only ciphertext), free() it. */
 int coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES],
                          const uint8_t vault_id[COFFER_ID_BYTES],
                          const CofferRecordHeader *header,
@@ -88,7 +105,9 @@ int coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES],
 int coffer_envelope_parse_header(const uint8_t *env, size_t env_len,
                                  CofferRecordHeader *header);
 
-/* Authenticates and decrypts the metadata part into a malloc()ed buffer. */
+/* Authenticates and decrypts the metadata part into a malloc()ed buffer
+ * (non-NULL even for empty metadata).  Framing is validated exactly as by
+ * parse_header first.  On any error *meta is NULL and *meta_len 0. */
 int coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES],
                               const uint8_t vault_id[COFFER_ID_BYTES],
                               const uint8_t *env, size_t env_len,
@@ -109,6 +128,12 @@ int coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES],
  * Associated data: "coffer-keyslot-v1" | the bytes magic..salt, so the KDF
  * parameters cannot be lowered by an attacker with write access. */
 #define COFFER_KEYSLOT_BYTES (4 + 8 + 8 + 16 + 24 + COFFER_KEY_BYTES + 16)
+
+/* Upper bounds accepted for stored (or requested) KDF parameters, on top of
+ * libsodium's Argon2id range: a slot written by an attacker must not make
+ * unlock allocate unbounded memory or spin for hours.  Out of range: EINVAL. */
+#define COFFER_KDF_OPSLIMIT_CAP 32u
+#define COFFER_KDF_MEMLIMIT_CAP (1024u * 1024 * 1024)
 
 typedef struct {
   uint64_t opslimit;
@@ -137,6 +162,16 @@ int coffer_keyslot_unwrap(const uint8_t slot[COFFER_KEYSLOT_BYTES],
 int coffer_lookup_hash(const uint8_t lk[COFFER_KEY_BYTES],
                        const char *name, const char *value,
                        uint8_t out[COFFER_HASH_BYTES]);
+
+/* Same hash with explicit lengths.  The 0x00 separator is unambiguous only
+ * because a name never contains NUL: a name with a NUL byte is EINVAL.  The
+ * value may contain NUL (everything after the first NUL is the value).
+ * coffer_lookup_hash(lk, n, v) == coffer_lookup_hash_len(lk, n, strlen(n),
+ * v, strlen(v)). */
+int coffer_lookup_hash_len(const uint8_t lk[COFFER_KEY_BYTES],
+                           const char *name, size_t name_len,
+                           const char *value, size_t value_len,
+                           uint8_t out[COFFER_HASH_BYTES]);
 
 /* Fills buf with n random bytes (ids, keys). */
 void coffer_random(void *buf, size_t n);

@@ -1,1 +1,557 @@
-/* placeholder: being written */
+/* coffer — the vault: keys and lifecycle (open, initialise, unlock, lock,
+ * change password).  Collections and items are in vault-objects.c. */
+#include "config.h"
+
+#include <sodium.h>
+#include <string.h>
+
+#include "vault/vault-private.h"
+
+G_DEFINE_QUARK(coffer-vault-error-quark, coffer_vault_error)
+G_DEFINE_TYPE(CofferVault, coffer_vault, G_TYPE_OBJECT)
+
+guint coffer_vault_signals[N_VAULT_SIGNALS];
+
+const guint8 coffer_login_collection_id[COFFER_ID_BYTES] = "login";
+const guint8 coffer_session_collection_id[COFFER_ID_BYTES] = "session";
+
+/* Meta keys of the local store. */
+#define META_VAULT_ID "vault-id"
+#define META_DEVICE_ID "device-id"
+#define META_KEYSLOT "keyslot"
+#define META_LOOKUP_KEY "lookup-key"
+
+GError *
+coffer_vault_error_from_crypto(int rc, const char *what)
+{
+  switch (rc) {
+  case COFFER_CRYPTO_EAUTH:
+    return g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "%s failed to authenticate", what);
+  case COFFER_CRYPTO_EVERSION:
+    return g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "%s has a newer format", what);
+  case COFFER_CRYPTO_ENOMEM:
+    return g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "%s: out of memory", what);
+  default:
+    return g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "%s is malformed", what);
+  }
+}
+
+static GError *
+storage_error(GError *cause)
+{
+  GError *error = g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "store: %s", cause->message);
+  g_error_free(cause);
+  return error;
+}
+
+static void
+coffer_vault_finalize(GObject *object)
+{
+  CofferVault *vault = COFFER_VAULT(object);
+
+  g_hash_table_unref(vault->items);
+  g_hash_table_unref(vault->collections);
+  g_hash_table_unref(vault->aliases);
+  sodium_free(vault->vk);
+  sodium_free(vault->lk);
+  coffer_store_free(vault->store);
+  g_free(vault->store_path);
+  G_OBJECT_CLASS(coffer_vault_parent_class)->finalize(object);
+}
+
+static void
+coffer_vault_class_init(CofferVaultClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS(klass);
+  static const char *const one_id[] = { "collection-created", "collection-changed", "collection-deleted" };
+  static const char *const two_ids[] = { "item-created", "item-changed", "item-deleted" };
+
+  object_class->finalize = coffer_vault_finalize;
+  coffer_vault_signals[SIGNAL_LOCK_CHANGED] = g_signal_new("lock-changed", G_TYPE_FROM_CLASS(klass),
+                                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                                                           G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+  for (guint i = 0; i < 3; i++) {
+    coffer_vault_signals[SIGNAL_COLLECTION_CREATED + i] =
+        g_signal_new(one_id[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 1, G_TYPE_STRING);
+    coffer_vault_signals[SIGNAL_ITEM_CREATED + i] =
+        g_signal_new(two_ids[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
+                     G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+  }
+}
+
+static void
+coffer_vault_init(CofferVault *vault)
+{
+  vault->collections = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+                                             (GDestroyNotify)coffer_collection_free);
+  vault->items = g_hash_table_new(g_str_hash, g_str_equal);
+  vault->aliases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+}
+
+char *
+coffer_id_to_hex(const guint8 id[COFFER_ID_BYTES])
+{
+  char *hex = g_malloc(COFFER_ID_BYTES * 2 + 1);
+
+  sodium_bin2hex(hex, COFFER_ID_BYTES * 2 + 1, id, COFFER_ID_BYTES);
+  return hex;
+}
+
+gboolean
+coffer_id_from_hex(const char *hex, guint8 id[COFFER_ID_BYTES])
+{
+  size_t len = 0;
+
+  if (strlen(hex) != COFFER_ID_BYTES * 2)
+    return FALSE;
+  for (const char *p = hex; *p; p++)
+    if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
+      return FALSE;
+  return sodium_hex2bin(id, COFFER_ID_BYTES, hex, strlen(hex), NULL, &len, NULL) == 0 &&
+         len == COFFER_ID_BYTES;
+}
+
+/* Reads a fixed-size meta value; FALSE with no error when it is missing. */
+static gboolean
+read_meta_exact(CofferVault *vault, const char *key, guint8 *out, gsize len, GError **error)
+{
+  g_autoptr(GBytes) value = NULL;
+  GError *local = NULL;
+
+  if (!coffer_store_get_meta(vault->store, key, &value, &local)) {
+    g_propagate_error(error, storage_error(local));
+    return FALSE;
+  }
+  if (value == NULL)
+    return FALSE;
+  if (g_bytes_get_size(value) != len) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "store value %s has the wrong size", key);
+    return FALSE;
+  }
+  memcpy(out, g_bytes_get_data(value, NULL), len);
+  return TRUE;
+}
+
+static gboolean
+set_meta(CofferVault *vault, const char *key, const void *data, gsize len, GError **error)
+{
+  g_autoptr(GBytes) value = g_bytes_new(data, len);
+  GError *local = NULL;
+
+  if (!coffer_store_set_meta(vault->store, key, value, &local)) {
+    g_propagate_error(error, storage_error(local));
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+load_aliases(CofferVault *vault, GError **error)
+{
+  g_autoptr(GBytes) value = NULL;
+  g_autoptr(GVariant) dict = NULL;
+  GError *local = NULL;
+  GVariantIter iter;
+  const char *alias, *name;
+
+  if (!coffer_store_get_meta(vault->store, "aliases", &value, &local)) {
+    g_propagate_error(error, storage_error(local));
+    return FALSE;
+  }
+  if (value == NULL)
+    return TRUE;
+  dict = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE("a{ss}"), value, FALSE));
+  if (!g_variant_is_normal_form(dict)) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "alias table is malformed");
+    return FALSE;
+  }
+  g_variant_iter_init(&iter, dict);
+  while (g_variant_iter_next(&iter, "{&s&s}", &alias, &name))
+    g_hash_table_replace(vault->aliases, g_strdup(alias), g_strdup(name));
+  return TRUE;
+}
+
+/* Builds the locked skeleton: which collections and items exist, from the
+ * store's plaintext columns, without any key. */
+static gboolean
+collect_record(const CofferStoreRecord *record, gpointer user_data)
+{
+  GPtrArray *records = user_data;
+  CofferStoreRecord *copy;
+
+  if (record->tombstone)
+    return TRUE;
+  copy = g_new0(CofferStoreRecord, 1);
+  *copy = *record;
+  copy->envelope = g_bytes_ref(record->envelope);
+  g_ptr_array_add(records, copy);
+  return TRUE;
+}
+
+static void
+add_skeleton(CofferVault *vault, const CofferStoreRecord *record, CofferRecordKind kind)
+{
+  CofferRecordHeader header;
+  gsize len;
+  const guint8 *env = g_bytes_get_data(record->envelope, &len);
+
+  if (coffer_envelope_parse_header(env, len, &header) != COFFER_CRYPTO_OK || header.kind != kind)
+    return;
+  coffer_hlc_observe(&vault->hlc, header.rev.hlc);
+  if (kind == COFFER_RECORD_COLLECTION) {
+    CofferCollection *collection = coffer_collection_new(vault, record->id, FALSE);
+    g_hash_table_replace(vault->collections, collection->name, collection);
+  } else {
+    g_autofree char *parent = NULL;
+    CofferCollection *collection;
+
+    parent = memcmp(record->parent, coffer_login_collection_id, COFFER_ID_BYTES) == 0
+                 ? g_strdup(COFFER_LOGIN_COLLECTION)
+                 : coffer_id_to_hex(record->parent);
+    collection = g_hash_table_lookup(vault->collections, parent);
+    if (collection == NULL) {
+      g_warning("item record without a collection, ignored");
+      return;
+    }
+    coffer_item_add(collection, record->id);
+  }
+}
+
+static gboolean
+load_skeleton(CofferVault *vault, GError **error)
+{
+  g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func((GDestroyNotify)coffer_store_record_free);
+  GError *local = NULL;
+
+  if (!coffer_store_foreach_record(vault->store, collect_record, records, &local)) {
+    g_propagate_error(error, storage_error(local));
+    return FALSE;
+  }
+  /* Collections first, so every item finds its parent. */
+  for (guint i = 0; i < records->len; i++) {
+    CofferStoreRecord *record = records->pdata[i];
+    if (record->kind == COFFER_RECORD_COLLECTION)
+      add_skeleton(vault, record, COFFER_RECORD_COLLECTION);
+  }
+  for (guint i = 0; i < records->len; i++) {
+    CofferStoreRecord *record = records->pdata[i];
+    if (record->kind == COFFER_RECORD_ITEM)
+      add_skeleton(vault, record, COFFER_RECORD_ITEM);
+  }
+  return TRUE;
+}
+
+static gboolean
+load_identity(CofferVault *vault, GError **error)
+{
+  GError *local = NULL;
+
+  vault->initialized = read_meta_exact(vault, META_VAULT_ID, vault->vault_id, COFFER_ID_BYTES, &local);
+  if (local == NULL && vault->initialized &&
+      !read_meta_exact(vault, META_DEVICE_ID, vault->device_id, COFFER_ID_BYTES, &local) && local == NULL)
+    g_set_error(&local, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "store has no device id");
+  if (local == NULL && vault->initialized &&
+      !read_meta_exact(vault, META_LOOKUP_KEY, vault->lk, COFFER_KEY_BYTES, &local) && local == NULL)
+    g_set_error(&local, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "store has no lookup key");
+  if (local != NULL) {
+    g_propagate_error(error, local);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+/* The collections every client expects: session (in memory) and, before the
+ * vault exists, a locked placeholder for login so that libsecret finds the
+ * default collection and asks to unlock it (which creates the vault). */
+static void
+add_builtin_collections(CofferVault *vault)
+{
+  CofferCollection *session = coffer_collection_new(vault, coffer_session_collection_id, TRUE);
+
+  session->loaded = TRUE;
+  session->label = g_strdup("Session");
+  session->created = session->modified = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
+  g_hash_table_replace(vault->collections, session->name, session);
+  if (!g_hash_table_contains(vault->aliases, COFFER_SESSION_COLLECTION))
+    g_hash_table_replace(vault->aliases, g_strdup(COFFER_SESSION_COLLECTION), g_strdup(COFFER_SESSION_COLLECTION));
+  if (!vault->initialized) {
+    CofferCollection *login = coffer_collection_new(vault, coffer_login_collection_id, FALSE);
+    g_hash_table_replace(vault->collections, login->name, login);
+    g_hash_table_replace(vault->aliases, g_strdup("default"), g_strdup(COFFER_LOGIN_COLLECTION));
+  }
+}
+
+CofferVault *
+coffer_vault_open(const char *store_path, GError **error)
+{
+  g_autoptr(CofferVault) vault = g_object_new(COFFER_TYPE_VAULT, NULL);
+  GError *local = NULL;
+
+  if (coffer_crypto_init() != COFFER_CRYPTO_OK) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "libsodium failed to initialise");
+    return NULL;
+  }
+  vault->store_path = g_strdup(store_path);
+  vault->lk = sodium_malloc(COFFER_KEY_BYTES);
+  if (vault->lk == NULL) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
+    return NULL;
+  }
+  vault->store = coffer_store_open(store_path, &local);
+  if (vault->store == NULL) {
+    g_propagate_error(error, local);
+    return NULL;
+  }
+  if (!load_identity(vault, error) || !load_aliases(vault, error) ||
+      (vault->initialized && !load_skeleton(vault, error)))
+    return NULL;
+  add_builtin_collections(vault);
+  return g_steal_pointer(&vault);
+}
+
+gboolean
+coffer_vault_is_initialized(CofferVault *vault)
+{
+  return vault->initialized;
+}
+
+gboolean
+coffer_vault_is_locked(CofferVault *vault)
+{
+  return vault->vk == NULL;
+}
+
+static gboolean
+check_password(const char *password, gsize len, GError **error)
+{
+  if (password == NULL || len == 0) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_INVALID, "the password is empty");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static gboolean
+write_keyslot(CofferVault *vault, const guint8 *vk, const char *password, gsize len, GError **error)
+{
+  guint8 slot[COFFER_KEYSLOT_BYTES];
+  int rc = coffer_keyslot_wrap(vk, password, len, coffer_kdf_default_params(), slot);
+
+  if (rc != COFFER_CRYPTO_OK) {
+    g_propagate_error(error, coffer_vault_error_from_crypto(rc, "key slot"));
+    return FALSE;
+  }
+  return set_meta(vault, META_KEYSLOT, slot, sizeof slot, error);
+}
+
+/* Unwraps the key slot into fresh sodium memory; NULL on a wrong password. */
+static guint8 *
+open_keyslot(CofferVault *vault, const char *password, gsize len, GError **error)
+{
+  guint8 slot[COFFER_KEYSLOT_BYTES];
+  guint8 *vk;
+  int rc;
+
+  if (!read_meta_exact(vault, META_KEYSLOT, slot, sizeof slot, error)) {
+    if (error != NULL && *error == NULL)
+      g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "store has no key slot");
+    return NULL;
+  }
+  vk = sodium_malloc(COFFER_KEY_BYTES);
+  if (vk == NULL) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
+    return NULL;
+  }
+  rc = coffer_keyslot_unwrap(slot, password, len, vk);
+  if (rc == COFFER_CRYPTO_OK)
+    return vk;
+  sodium_free(vk);
+  if (rc == COFFER_CRYPTO_EAUTH)
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_BAD_PASSWORD, "wrong password");
+  else
+    g_propagate_error(error, coffer_vault_error_from_crypto(rc, "key slot"));
+  return NULL;
+}
+
+/* Writes identity, keys and the login collection in one transaction. */
+static gboolean
+write_new_vault(CofferVault *vault, const char *password, gsize len, GError **error)
+{
+  CofferCollection *login = g_hash_table_lookup(vault->collections, COFFER_LOGIN_COLLECTION);
+  GError *local = NULL;
+
+  if (!coffer_store_begin(vault->store, &local)) {
+    g_propagate_error(error, storage_error(local));
+    return FALSE;
+  }
+  if (!set_meta(vault, META_VAULT_ID, vault->vault_id, COFFER_ID_BYTES, error) ||
+      !set_meta(vault, META_DEVICE_ID, vault->device_id, COFFER_ID_BYTES, error) ||
+      !set_meta(vault, META_LOOKUP_KEY, vault->lk, COFFER_KEY_BYTES, error) ||
+      !write_keyslot(vault, vault->vk, password, len, error) ||
+      !coffer_vault_write_collection(vault, login, FALSE, error) || !coffer_vault_save_aliases(vault, error))
+    goto fail;
+  if (!coffer_store_commit(vault->store, &local)) {
+    g_propagate_error(error, storage_error(local));
+    goto fail;
+  }
+  return TRUE;
+fail:
+  coffer_store_rollback(vault->store);
+  return FALSE;
+}
+
+gboolean
+coffer_vault_initialize(CofferVault *vault, const char *password, gsize password_len, GError **error)
+{
+  CofferCollection *login = g_hash_table_lookup(vault->collections, COFFER_LOGIN_COLLECTION);
+  guint64 now = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
+
+  if (vault->initialized) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_ALREADY_INITIALIZED, "the vault already exists");
+    return FALSE;
+  }
+  if (!check_password(password, password_len, error))
+    return FALSE;
+  g_assert(login != NULL);
+  vault->vk = sodium_malloc(COFFER_KEY_BYTES);
+  if (vault->vk == NULL) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
+    return FALSE;
+  }
+  coffer_random(vault->vk, COFFER_KEY_BYTES);
+  coffer_random(vault->lk, COFFER_KEY_BYTES);
+  coffer_random(vault->vault_id, COFFER_ID_BYTES);
+  coffer_random(vault->device_id, COFFER_ID_BYTES);
+  login->loaded = TRUE;
+  login->label = g_strdup("Login");
+  login->created = login->modified = now;
+  if (!write_new_vault(vault, password, password_len, error)) {
+    coffer_collection_forget_meta(login);
+    g_clear_pointer(&vault->vk, sodium_free);
+    return FALSE;
+  }
+  vault->initialized = TRUE;
+  g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, FALSE);
+  return TRUE;
+}
+
+typedef struct {
+  CofferVault *vault;
+  GError *error;
+  guint skipped;
+} LoadState;
+
+static gboolean
+load_one(const CofferStoreRecord *record, gpointer user_data)
+{
+  LoadState *state = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (record->tombstone)
+    return TRUE;
+  if (!coffer_vault_load_record_meta(state->vault, record, &error)) {
+    /* One damaged record must not make the whole keyring unusable: it stays
+     * in the store untouched (nothing overwrites it) and is reported. */
+    g_autofree char *hex = coffer_id_to_hex(record->id);
+    g_warning("record %s cannot be read and is skipped: %s", hex, error->message);
+    state->skipped++;
+  }
+  return TRUE;
+}
+
+gboolean
+coffer_vault_unlock(CofferVault *vault, const char *password, gsize password_len, GError **error)
+{
+  LoadState state = { vault, NULL, 0 };
+  GError *local = NULL;
+
+  if (!vault->initialized) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
+    return FALSE;
+  }
+  if (!check_password(password, password_len, error))
+    return FALSE;
+  if (vault->vk != NULL) {
+    /* Already open: still verify the password, so `coffer unlock` with a
+     * wrong one says so instead of pretending. */
+    guint8 *vk = open_keyslot(vault, password, password_len, error);
+    sodium_free(vk);
+    return vk != NULL;
+  }
+  vault->vk = open_keyslot(vault, password, password_len, error);
+  if (vault->vk == NULL)
+    return FALSE;
+  if (!coffer_store_foreach_record(vault->store, load_one, &state, &local)) {
+    coffer_vault_lock(vault);
+    g_propagate_error(error, storage_error(local));
+    return FALSE;
+  }
+  g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, FALSE);
+  return TRUE;
+}
+
+void
+coffer_vault_lock(CofferVault *vault)
+{
+  GHashTableIter iter;
+  CofferCollection *collection;
+
+  if (vault->vk == NULL)
+    return;
+  g_clear_pointer(&vault->vk, sodium_free);
+  g_hash_table_iter_init(&iter, vault->collections);
+  while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&collection)) {
+    GHashTableIter items;
+    CofferItem *item;
+
+    if (collection->in_memory)
+      continue;
+    coffer_collection_forget_meta(collection);
+    g_hash_table_iter_init(&items, collection->items);
+    while (g_hash_table_iter_next(&items, NULL, (gpointer *)&item))
+      coffer_item_forget_meta(item);
+  }
+  g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, TRUE);
+}
+
+gboolean
+coffer_vault_change_password(CofferVault *vault, const char *old_password, gsize old_len,
+                             const char *new_password, gsize new_len, GError **error)
+{
+  guint8 *vk;
+  gboolean ok;
+
+  if (!vault->initialized) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
+    return FALSE;
+  }
+  if (!check_password(new_password, new_len, error))
+    return FALSE;
+  vk = open_keyslot(vault, old_password, old_len, error);
+  if (vk == NULL)
+    return FALSE;
+  /* Only the local key slot changes: every record stays as it is. */
+  ok = write_keyslot(vault, vk, new_password, new_len, error);
+  sodium_free(vk);
+  return ok;
+}
+
+gboolean
+coffer_vault_get_status(CofferVault *vault, CofferVaultStatus *status, GError **error)
+{
+  CofferStoreStats stats = { 0 };
+  GError *local = NULL;
+
+  if (!coffer_store_get_stats(vault->store, &stats, &local)) {
+    g_propagate_error(error, storage_error(local));
+    return FALSE;
+  }
+  status->initialized = vault->initialized;
+  status->locked = vault->vk == NULL;
+  status->collections = stats.collections;
+  status->items = stats.items;
+  status->store_bytes = stats.bytes;
+  status->store_path = vault->store_path;
+  return TRUE;
+}

@@ -73,3 +73,83 @@ gboolean coffer_vault_get_status(CofferVault *vault, CofferVaultStatus *status, 
 /* ---- ids ------------------------------------------------------------------ */
 char *coffer_id_to_hex(const guint8 id[COFFER_ID_BYTES]);
 gboolean coffer_id_from_hex(const char *hex, guint8 id[COFFER_ID_BYTES]);
+
+/* ---- collections and items --------------------------------------------------
+ * Collections and items are owned by the vault.  Callers look them up by name
+ * for each request and never keep pointers across main-loop iterations: a
+ * record can be deleted (or, with sync, replaced) between two requests.
+ *
+ * The vault is one key: every stored collection is locked or unlocked with it.
+ * The "session" collection lives in memory only, is never written, and is
+ * never locked.  While the vault is locked, names, ids and the item lists are
+ * known (from the store's plaintext columns); labels, attributes and secrets
+ * are not: the accessors below return NULL then. */
+typedef struct _CofferCollection CofferCollection;
+typedef struct _CofferItem CofferItem;
+
+#define COFFER_LOGIN_COLLECTION "login"
+#define COFFER_SESSION_COLLECTION "session"
+
+/* Borrowed CofferCollection pointers, sorted by name. */
+GPtrArray *coffer_vault_list_collections(CofferVault *vault);
+CofferCollection *coffer_vault_find_collection(CofferVault *vault, const char *name);
+/* NULL when the alias is not set. */
+CofferCollection *coffer_vault_resolve_alias(CofferVault *vault, const char *alias);
+/* collection NULL removes the alias. */
+gboolean coffer_vault_set_alias(CofferVault *vault, const char *alias, CofferCollection *collection,
+                                GError **error);
+
+CofferCollection *coffer_vault_create_collection(CofferVault *vault, const char *label, GError **error);
+gboolean coffer_vault_delete_collection(CofferVault *vault, CofferCollection *collection, GError **error);
+gboolean coffer_vault_set_collection_label(CofferVault *vault, CofferCollection *collection,
+                                           const char *label, GError **error);
+
+const char *coffer_collection_get_name(CofferCollection *collection);
+const char *coffer_collection_get_label(CofferCollection *collection);
+guint64 coffer_collection_get_created(CofferCollection *collection);
+guint64 coffer_collection_get_modified(CofferCollection *collection);
+gboolean coffer_collection_is_locked(CofferCollection *collection);
+/* Borrowed CofferItem pointers, sorted by name. */
+GPtrArray *coffer_collection_list_items(CofferCollection *collection);
+CofferItem *coffer_collection_find_item(CofferCollection *collection, const char *name);
+
+/* Items.  attributes: char* -> char*.  With replace, an item of the same
+ * collection whose attributes are exactly these is updated instead (its name
+ * is kept; *replaced says which happened). */
+typedef struct {
+  const char *label;
+  GHashTable *attributes;
+  const char *content_type;
+  const guint8 *secret;
+  gsize secret_len;
+} CofferItemContent;
+
+CofferItem *coffer_vault_create_item(CofferVault *vault, CofferCollection *collection,
+                                     const CofferItemContent *content, gboolean replace,
+                                     gboolean *replaced, GError **error);
+gboolean coffer_vault_delete_item(CofferVault *vault, CofferItem *item, GError **error);
+gboolean coffer_vault_set_item_label(CofferVault *vault, CofferItem *item, const char *label,
+                                     GError **error);
+gboolean coffer_vault_set_item_attributes(CofferVault *vault, CofferItem *item, GHashTable *attributes,
+                                          GError **error);
+gboolean coffer_vault_set_item_secret(CofferVault *vault, CofferItem *item, const guint8 *secret,
+                                      gsize secret_len, const char *content_type, GError **error);
+/* *secret is sodium_malloc() memory: sodium_free() it.  *content_type is
+ * borrowed from the item. */
+gboolean coffer_vault_get_item_secret(CofferVault *vault, CofferItem *item, guint8 **secret,
+                                      gsize *secret_len, const char **content_type, GError **error);
+
+const char *coffer_item_get_name(CofferItem *item);
+CofferCollection *coffer_item_get_collection(CofferItem *item);
+const char *coffer_item_get_label(CofferItem *item);
+GHashTable *coffer_item_get_attributes(CofferItem *item);
+const char *coffer_item_get_content_type(CofferItem *item);
+guint64 coffer_item_get_created(CofferItem *item);
+guint64 coffer_item_get_modified(CofferItem *item);
+gboolean coffer_item_is_locked(CofferItem *item);
+
+/* Items having every one of the attributes (an empty table matches all), in
+ * one collection or (collection NULL) everywhere.  Works while locked, through
+ * the lookup hashes.  Borrowed CofferItem pointers. */
+GPtrArray *coffer_vault_search(CofferVault *vault, CofferCollection *collection, GHashTable *attributes,
+                               GError **error);

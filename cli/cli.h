@@ -42,8 +42,7 @@ typedef struct {
  * one line of standard input.  Prints the error itself; returns 0 or -1. */
 int cli_password_read(bool from_stdin, const char *prompt, CliPassword *out);
 /* Reads a new password; on the terminal it is asked twice and must match. */
-int cli_password_read_new(bool from_stdin, const char *prompt, const char *repeat_prompt,
-                          CliPassword *out);
+int cli_password_read_new(bool from_stdin, const char *prompt, const char *repeat_prompt, CliPassword *out);
 void cli_password_free(CliPassword *pw);
 
 /* ---- talking to cofferd (client.c) ---------------------------------------- */

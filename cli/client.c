@@ -12,54 +12,95 @@
 #define CALL_TIMEOUT_MS 60000
 #define CONNECT_TIMEOUT_MS 5000
 
-static void report_connect_error(int r, const char *path) {
+static void
+report_connect_error(int r, const char *path)
+{
   switch (-r) {
-  case ENOENT: cli_error("cofferd is not running (no socket at %s)", path); break;
-  case ECONNREFUSED: cli_error("cofferd is not running (nothing listening on %s)", path); break;
+  case ENOENT:
+    cli_error("cofferd is not running (no socket at %s)", path);
+    break;
+  case ECONNREFUSED:
+    cli_error("cofferd is not running (nothing listening on %s)", path);
+    break;
   case EPERM:
     cli_error("refusing to use %s: the directory must be yours with mode 0700, and the socket "
               "and the agent behind it must be yours",
               path);
     break;
-  case ELOOP: cli_error("refusing to use %s: a symlink is in the way", path); break;
-  case ENOTSOCK: cli_error("refusing to use %s: it is not a socket", path); break;
-  case ETIMEDOUT: cli_error("cofferd did not accept the connection in time (%s)", path); break;
-  default: cli_error("cannot reach cofferd at %s: %s", path, strerror(-r)); break;
+  case ELOOP:
+    cli_error("refusing to use %s: a symlink is in the way", path);
+    break;
+  case ENOTSOCK:
+    cli_error("refusing to use %s: it is not a socket", path);
+    break;
+  case ETIMEDOUT:
+    cli_error("cofferd did not accept the connection in time (%s)", path);
+    break;
+  default:
+    cli_error("cannot reach cofferd at %s: %s", path, strerror(-r));
+    break;
   }
 }
 
-static void report_call_error(int r) {
+static void
+report_call_error(int r)
+{
   switch (-r) {
-  case ETIMEDOUT: cli_error("cofferd did not answer within %d s", CALL_TIMEOUT_MS / 1000); break;
+  case ETIMEDOUT:
+    cli_error("cofferd did not answer within %d s", CALL_TIMEOUT_MS / 1000);
+    break;
   case ECONNRESET:
-  case EPIPE: cli_error("cofferd closed the connection without answering"); break;
+  case EPIPE:
+    cli_error("cofferd closed the connection without answering");
+    break;
   case EBADMSG:
   case EMSGSIZE:
-  case EPROTONOSUPPORT: cli_error("cofferd sent a reply this coffer cannot read"); break;
-  default: cli_error("talking to cofferd failed: %s", strerror(-r)); break;
+  case EPROTONOSUPPORT:
+    cli_error("cofferd sent a reply this coffer cannot read");
+    break;
+  default:
+    cli_error("talking to cofferd failed: %s", strerror(-r));
+    break;
   }
 }
 
 /* The agent's own words, when it sent some. */
-static void report_agent_error(const CofferControlMessage *m) {
+static void
+report_agent_error(const CofferControlMessage *m)
+{
   int n = (int)(m->message.len > 1000 ? 1000 : m->message.len);
   const char *detail = n > 0 ? (const char *)m->message.data : "no details";
-  if (n == 0) n = (int)strlen(detail);
+  if (n == 0)
+    n = (int)strlen(detail);
 
   switch (m->error_code) {
-  case COFFER_CONTROL_ERR_BAD_PASSWORD: cli_error("wrong password"); break;
-  case COFFER_CONTROL_ERR_NOT_INITIALIZED: cli_error("no vault yet — run `coffer init`"); break;
+  case COFFER_CONTROL_ERR_BAD_PASSWORD:
+    cli_error("wrong password");
+    break;
+  case COFFER_CONTROL_ERR_NOT_INITIALIZED:
+    cli_error("no vault yet — run `coffer init`");
+    break;
   case COFFER_CONTROL_ERR_ALREADY_INITIALIZED:
     cli_error("a vault already exists (change its password with `coffer passwd`)");
     break;
-  case COFFER_CONTROL_ERR_LOCKED: cli_error("the vault is locked — run `coffer unlock`"); break;
-  case COFFER_CONTROL_ERR_INVALID: cli_error("%.*s", n, detail); break;
-  case COFFER_CONTROL_ERR_PROTOCOL: cli_error("cofferd rejected the request: %.*s", n, detail); break;
-  default: cli_error("cofferd failed: %.*s", n, detail); break;
+  case COFFER_CONTROL_ERR_LOCKED:
+    cli_error("the vault is locked — run `coffer unlock`");
+    break;
+  case COFFER_CONTROL_ERR_INVALID:
+    cli_error("%.*s", n, detail);
+    break;
+  case COFFER_CONTROL_ERR_PROTOCOL:
+    cli_error("cofferd rejected the request: %.*s", n, detail);
+    break;
+  default:
+    cli_error("cofferd failed: %.*s", n, detail);
+    break;
   }
 }
 
-int cli_call(CofferControlBuilder *req, CliReply *reply) {
+int
+cli_call(CofferControlBuilder *req, CliReply *reply)
+{
   char path[PATH_MAX];
   memset(reply, 0, sizeof *reply);
   int r = coffer_control_socket_path(path, sizeof path);
@@ -94,7 +135,9 @@ int cli_call(CofferControlBuilder *req, CliReply *reply) {
   return 0;
 }
 
-void cli_reply_clear(CliReply *reply) {
+void
+cli_reply_clear(CliReply *reply)
+{
   coffer_control_body_free(reply->body, reply->body_len);
   memset(reply, 0, sizeof *reply);
 }

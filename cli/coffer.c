@@ -16,14 +16,16 @@ typedef struct {
 } Verb;
 
 static const Verb verbs[] = {
-  {"init", cli_init, "create the vault and set its password"},
-  {"unlock", cli_unlock, "unlock the vault"},
-  {"lock", cli_lock, "lock the vault (wipe keys from memory)"},
-  {"status", cli_status, "show whether the vault is locked and what it holds"},
-  {"passwd", cli_passwd, "change the vault's password on this device"},
+  { "init", cli_init, "create the vault and set its password" },
+  { "unlock", cli_unlock, "unlock the vault" },
+  { "lock", cli_lock, "lock the vault (wipe keys from memory)" },
+  { "status", cli_status, "show whether the vault is locked and what it holds" },
+  { "passwd", cli_passwd, "change the vault's password on this device" },
 };
 
-void cli_error(const char *fmt, ...) {
+void
+cli_error(const char *fmt, ...)
+{
   va_list ap;
   fputs("coffer: ", stderr);
   va_start(ap, fmt);
@@ -32,7 +34,9 @@ void cli_error(const char *fmt, ...) {
   fputc('\n', stderr);
 }
 
-static void print_help(FILE *out) {
+static void
+print_help(FILE *out)
+{
   fputs("Usage: coffer <command> [options]\n\nCommands:\n", out);
   for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
     fprintf(out, "  %-8s %s\n", verbs[i].name, verbs[i].summary);
@@ -45,8 +49,11 @@ static void print_help(FILE *out) {
         out);
 }
 
-int cli_parse_options(int argc, char **argv, const char *usage, bool *password_stdin) {
-  if (password_stdin != NULL) *password_stdin = false;
+int
+cli_parse_options(int argc, char **argv, const char *usage, bool *password_stdin)
+{
+  if (password_stdin != NULL)
+    *password_stdin = false;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
@@ -64,7 +71,9 @@ int cli_parse_options(int argc, char **argv, const char *usage, bool *password_s
   return -1;
 }
 
-int main(int argc, char **argv) {
+int
+main(int argc, char **argv)
+{
   setlocale(LC_ALL, "");
   if (sodium_init() < 0) {
     cli_error("libsodium failed to initialise");
@@ -84,7 +93,8 @@ int main(int argc, char **argv) {
     return CLI_EXIT_OK;
   }
   for (size_t i = 0; i < sizeof verbs / sizeof verbs[0]; i++)
-    if (strcmp(cmd, verbs[i].name) == 0) return verbs[i].run(argc - 1, argv + 1);
+    if (strcmp(cmd, verbs[i].name) == 0)
+      return verbs[i].run(argc - 1, argv + 1);
 
   cli_error("unknown command '%s' (see `coffer help`)", cmd);
   return CLI_EXIT_USAGE;

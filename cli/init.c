@@ -3,10 +3,13 @@
 
 #include <stdio.h>
 
-int cli_init(int argc, char **argv) {
+int
+cli_init(int argc, char **argv)
+{
   bool from_stdin;
   int r = cli_parse_options(argc, argv, "coffer init [--password-stdin]", &from_stdin);
-  if (r >= 0) return r;
+  if (r >= 0)
+    return r;
 
   CliPassword pw;
   if (cli_password_read_new(from_stdin, "New vault password: ", "Repeat the password: ", &pw) < 0)
@@ -18,7 +21,8 @@ int cli_init(int argc, char **argv) {
   cli_password_free(&pw);
 
   CliReply reply;
-  if (cli_call(&req, &reply) < 0) return CLI_EXIT_ERROR;
+  if (cli_call(&req, &reply) < 0)
+    return CLI_EXIT_ERROR;
   cli_reply_clear(&reply);
   puts("vault created and unlocked");
   return CLI_EXIT_OK;

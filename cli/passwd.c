@@ -4,14 +4,18 @@
 
 #include <stdio.h>
 
-int cli_passwd(int argc, char **argv) {
+int
+cli_passwd(int argc, char **argv)
+{
   bool from_stdin;
   int r = cli_parse_options(argc, argv, "coffer passwd [--password-stdin]", &from_stdin);
-  if (r >= 0) return r;
+  if (r >= 0)
+    return r;
 
   /* With --password-stdin: line 1 is the current password, line 2 the new. */
   CliPassword old_pw, new_pw;
-  if (cli_password_read(from_stdin, "Current password: ", &old_pw) < 0) return CLI_EXIT_ERROR;
+  if (cli_password_read(from_stdin, "Current password: ", &old_pw) < 0)
+    return CLI_EXIT_ERROR;
   if (cli_password_read_new(from_stdin, "New password: ", "Repeat the new password: ", &new_pw) < 0) {
     cli_password_free(&old_pw);
     return CLI_EXIT_ERROR;
@@ -25,7 +29,8 @@ int cli_passwd(int argc, char **argv) {
   cli_password_free(&new_pw);
 
   CliReply reply;
-  if (cli_call(&req, &reply) < 0) return CLI_EXIT_ERROR;
+  if (cli_call(&req, &reply) < 0)
+    return CLI_EXIT_ERROR;
   cli_reply_clear(&reply);
   puts("password changed");
   return CLI_EXIT_OK;

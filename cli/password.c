@@ -21,7 +21,7 @@
 /* ---- terminal state, restored on every way out ----------------------------
  * Globals because the signal handler needs them; only one prompt is ever
  * open at a time. */
-static const int handled_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU};
+static const int handled_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGTSTP, SIGTTIN, SIGTTOU };
 #define N_HANDLED (sizeof handled_signals / sizeof handled_signals[0])
 static int tty_fd = -1;
 static struct termios tty_saved;
@@ -32,7 +32,9 @@ static struct sigaction saved_actions[N_HANDLED];
  * For a stop signal we come back here after SIGCONT and turn echo off again,
  * so Ctrl-Z at the prompt neither kills us nor leaves the shell without
  * echo. Only async-signal-safe calls. */
-static void on_signal(int sig) {
+static void
+on_signal(int sig)
+{
   int saved_errno = errno;
   struct sigaction dfl, ours;
   sigset_t set;
@@ -51,23 +53,32 @@ static void on_signal(int sig) {
   errno = saved_errno;
 }
 
-static void install_handlers(void) {
+static void
+install_handlers(void)
+{
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
   sigemptyset(&sa.sa_mask);
   /* No SA_RESTART: read() returns EINTR and the loop simply tries again. */
-  for (size_t i = 0; i < N_HANDLED; i++) sigaction(handled_signals[i], &sa, &saved_actions[i]);
+  for (size_t i = 0; i < N_HANDLED; i++)
+    sigaction(handled_signals[i], &sa, &saved_actions[i]);
 }
 
-static void restore_handlers(void) {
-  for (size_t i = 0; i < N_HANDLED; i++) sigaction(handled_signals[i], &saved_actions[i], NULL);
+static void
+restore_handlers(void)
+{
+  for (size_t i = 0; i < N_HANDLED; i++)
+    sigaction(handled_signals[i], &saved_actions[i], NULL);
 }
 
 /* ---- line reading -------------------------------------------------------- */
 
-void cli_password_free(CliPassword *pw) {
-  if (pw->data != NULL) sodium_free(pw->data); /* sodium_free wipes */
+void
+cli_password_free(CliPassword *pw)
+{
+  if (pw->data != NULL)
+    sodium_free(pw->data); /* sodium_free wipes */
   pw->data = NULL;
   pw->len = 0;
 }
@@ -75,15 +86,21 @@ void cli_password_free(CliPassword *pw) {
 /* Reads up to '\n' (not kept) or end of input.  Returns the line length,
  * -1 on read error, -2 on end of input before anything was read, -3 when
  * the line is too long. */
-static ssize_t read_line(int fd, char *buf) {
+static ssize_t
+read_line(int fd, char *buf)
+{
   size_t len = 0;
   for (;;) {
     char c;
     ssize_t n = read(fd, &c, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (n == 0) return len == 0 ? -2 : (ssize_t)len;
-    if (c == '\n') return (ssize_t)len;
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -1;
+    if (n == 0)
+      return len == 0 ? -2 : (ssize_t)len;
+    if (c == '\n')
+      return (ssize_t)len;
     if (len == PASSWORD_MAX) {
       sodium_memzero(&c, sizeof c);
       return -3;
@@ -94,7 +111,9 @@ static ssize_t read_line(int fd, char *buf) {
 }
 
 /* Reads one line from fd into a fresh secure buffer and checks it. */
-static int read_password_line(int fd, const char *source, CliPassword *out) {
+static int
+read_password_line(int fd, const char *source, CliPassword *out)
+{
   out->data = sodium_malloc(PASSWORD_MAX + 1);
   out->len = 0;
   if (out->data == NULL) {
@@ -103,9 +122,12 @@ static int read_password_line(int fd, const char *source, CliPassword *out) {
   }
   ssize_t n = read_line(fd, out->data);
   if (n < 0) {
-    if (n == -1) cli_error("cannot read the password from %s: %s", source, strerror(errno));
-    if (n == -2) cli_error("no password given on %s", source);
-    if (n == -3) cli_error("password too long (more than %d bytes)", PASSWORD_MAX);
+    if (n == -1)
+      cli_error("cannot read the password from %s: %s", source, strerror(errno));
+    if (n == -2)
+      cli_error("no password given on %s", source);
+    if (n == -3)
+      cli_error("password too long (more than %d bytes)", PASSWORD_MAX);
     cli_password_free(out);
     return -1;
   }
@@ -126,7 +148,9 @@ static int read_password_line(int fd, const char *source, CliPassword *out) {
   return 0;
 }
 
-static int read_from_tty(const char *prompt, CliPassword *out) {
+static int
+read_from_tty(const char *prompt, CliPassword *out)
+{
   tty_fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (tty_fd < 0) {
     cli_error("no terminal to ask for the password on (use --password-stdin)");
@@ -157,17 +181,23 @@ static int read_from_tty(const char *prompt, CliPassword *out) {
   return r;
 }
 
-int cli_password_read(bool from_stdin, const char *prompt, CliPassword *out) {
+int
+cli_password_read(bool from_stdin, const char *prompt, CliPassword *out)
+{
   out->data = NULL;
   out->len = 0;
-  if (from_stdin) return read_password_line(STDIN_FILENO, "standard input", out);
+  if (from_stdin)
+    return read_password_line(STDIN_FILENO, "standard input", out);
   return read_from_tty(prompt, out);
 }
 
-int cli_password_read_new(bool from_stdin, const char *prompt, const char *repeat_prompt,
-                          CliPassword *out) {
-  if (cli_password_read(from_stdin, prompt, out) < 0) return -1;
-  if (from_stdin) return 0; /* a script has no typing to confirm */
+int
+cli_password_read_new(bool from_stdin, const char *prompt, const char *repeat_prompt, CliPassword *out)
+{
+  if (cli_password_read(from_stdin, prompt, out) < 0)
+    return -1;
+  if (from_stdin)
+    return 0; /* a script has no typing to confirm */
 
   CliPassword again;
   if (cli_password_read(false, repeat_prompt, &again) < 0) {

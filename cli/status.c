@@ -4,8 +4,10 @@
 #include <inttypes.h>
 #include <stdio.h>
 
-static void print_size(uint64_t bytes) {
-  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+static void
+print_size(uint64_t bytes)
+{
+  static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
   double value = (double)bytes;
   size_t unit = 0;
   while (value >= 1024 && unit + 1 < sizeof units / sizeof units[0]) {
@@ -18,10 +20,10 @@ static void print_size(uint64_t bytes) {
     printf("%.*f %s", value < 10 ? 1 : 0, value, units[unit]);
 }
 
-static void print_status(const CofferControlMessage *m) {
-  const char *state = !m->initialized ? "not initialized (run `coffer init`)"
-                      : m->locked     ? "locked"
-                                      : "unlocked";
+static void
+print_status(const CofferControlMessage *m)
+{
+  const char *state = !m->initialized ? "not initialized (run `coffer init`)" : m->locked ? "locked" : "unlocked";
   printf("vault: %s\n", state);
   if (m->initialized && coffer_control_has(m, COFFER_FIELD_COLLECTIONS))
     printf("collections: %" PRIu64 "\n", m->collections);
@@ -36,14 +38,18 @@ static void print_status(const CofferControlMessage *m) {
     printf("agent: cofferd %.*s\n", (int)m->agent_version.len, (const char *)m->agent_version.data);
 }
 
-int cli_status(int argc, char **argv) {
+int
+cli_status(int argc, char **argv)
+{
   int r = cli_parse_options(argc, argv, "coffer status", NULL);
-  if (r >= 0) return r;
+  if (r >= 0)
+    return r;
 
   CofferControlBuilder req;
   coffer_control_builder_init(&req, COFFER_CONTROL_STATUS);
   CliReply reply;
-  if (cli_call(&req, &reply) < 0) return CLI_EXIT_ERROR;
+  if (cli_call(&req, &reply) < 0)
+    return CLI_EXIT_ERROR;
   if (!coffer_control_has(&reply.msg, COFFER_FIELD_INITIALIZED)) {
     cli_reply_clear(&reply);
     cli_error("cofferd sent a status without the vault's state");

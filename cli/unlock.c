@@ -3,13 +3,17 @@
 
 #include <stdio.h>
 
-int cli_unlock(int argc, char **argv) {
+int
+cli_unlock(int argc, char **argv)
+{
   bool from_stdin;
   int r = cli_parse_options(argc, argv, "coffer unlock [--password-stdin]", &from_stdin);
-  if (r >= 0) return r;
+  if (r >= 0)
+    return r;
 
   CliPassword pw;
-  if (cli_password_read(from_stdin, "Vault password: ", &pw) < 0) return CLI_EXIT_ERROR;
+  if (cli_password_read(from_stdin, "Vault password: ", &pw) < 0)
+    return CLI_EXIT_ERROR;
 
   CofferControlBuilder req;
   coffer_control_builder_init(&req, COFFER_CONTROL_UNLOCK);
@@ -17,7 +21,8 @@ int cli_unlock(int argc, char **argv) {
   cli_password_free(&pw);
 
   CliReply reply;
-  if (cli_call(&req, &reply) < 0) return CLI_EXIT_ERROR;
+  if (cli_call(&req, &reply) < 0)
+    return CLI_EXIT_ERROR;
   cli_reply_clear(&reply);
   puts("vault unlocked");
   return CLI_EXIT_OK;

@@ -17,27 +17,44 @@ typedef enum { KIND_SECRET, KIND_BYTES, KIND_UTF8, KIND_BOOL, KIND_U32, KIND_U64
 
 /* ---- field and message tables -------------------------------------------- */
 
-static int field_kind(uint8_t tag, FieldKind *kind) {
+static int
+field_kind(uint8_t tag, FieldKind *kind)
+{
   switch (tag) {
   case COFFER_FIELD_PASSWORD:
-  case COFFER_FIELD_NEW_PASSWORD: *kind = KIND_SECRET; return 0;
-  case COFFER_FIELD_ERROR_CODE: *kind = KIND_U32; return 0;
+  case COFFER_FIELD_NEW_PASSWORD:
+    *kind = KIND_SECRET;
+    return 0;
+  case COFFER_FIELD_ERROR_CODE:
+    *kind = KIND_U32;
+    return 0;
   case COFFER_FIELD_MESSAGE:
-  case COFFER_FIELD_AGENT_VERSION: *kind = KIND_UTF8; return 0;
+  case COFFER_FIELD_AGENT_VERSION:
+    *kind = KIND_UTF8;
+    return 0;
   case COFFER_FIELD_INITIALIZED:
-  case COFFER_FIELD_LOCKED: *kind = KIND_BOOL; return 0;
+  case COFFER_FIELD_LOCKED:
+    *kind = KIND_BOOL;
+    return 0;
   case COFFER_FIELD_COLLECTIONS:
   case COFFER_FIELD_ITEMS:
-  case COFFER_FIELD_STORE_BYTES: *kind = KIND_U64; return 0;
-  case COFFER_FIELD_STORE_PATH: *kind = KIND_BYTES; return 0;
-  default: return -EBADMSG;
+  case COFFER_FIELD_STORE_BYTES:
+    *kind = KIND_U64;
+    return 0;
+  case COFFER_FIELD_STORE_PATH:
+    *kind = KIND_BYTES;
+    return 0;
+  default:
+    return -EBADMSG;
   }
 }
 
 /* Which fields each message type may and must carry.  Anything else is a
  * protocol error: a peer that sends a password where none belongs has a bug
  * we want to hear about, not a field we silently drop. */
-static int message_rules(uint8_t type, uint32_t *allowed, uint32_t *required) {
+static int
+message_rules(uint8_t type, uint32_t *allowed, uint32_t *required)
+{
   const uint32_t status_fields = BIT(COFFER_FIELD_INITIALIZED) | BIT(COFFER_FIELD_LOCKED) |
                                  BIT(COFFER_FIELD_COLLECTIONS) | BIT(COFFER_FIELD_ITEMS) |
                                  BIT(COFFER_FIELD_STORE_BYTES) | BIT(COFFER_FIELD_STORE_PATH) |
@@ -62,60 +79,95 @@ static int message_rules(uint8_t type, uint32_t *allowed, uint32_t *required) {
     *allowed = BIT(COFFER_FIELD_ERROR_CODE) | BIT(COFFER_FIELD_MESSAGE);
     *required = BIT(COFFER_FIELD_ERROR_CODE);
     return 0;
-  default: return -EBADMSG;
+  default:
+    return -EBADMSG;
   }
 }
 
-const char *coffer_control_error_name(uint32_t code) {
+const char *
+coffer_control_error_name(uint32_t code)
+{
   switch (code) {
-  case COFFER_CONTROL_ERR_BAD_PASSWORD: return "bad-password";
-  case COFFER_CONTROL_ERR_NOT_INITIALIZED: return "not-initialized";
-  case COFFER_CONTROL_ERR_ALREADY_INITIALIZED: return "already-initialized";
-  case COFFER_CONTROL_ERR_LOCKED: return "locked";
-  case COFFER_CONTROL_ERR_INVALID: return "invalid";
-  case COFFER_CONTROL_ERR_INTERNAL: return "internal";
-  case COFFER_CONTROL_ERR_PROTOCOL: return "protocol";
-  default: return "unknown";
+  case COFFER_CONTROL_ERR_BAD_PASSWORD:
+    return "bad-password";
+  case COFFER_CONTROL_ERR_NOT_INITIALIZED:
+    return "not-initialized";
+  case COFFER_CONTROL_ERR_ALREADY_INITIALIZED:
+    return "already-initialized";
+  case COFFER_CONTROL_ERR_LOCKED:
+    return "locked";
+  case COFFER_CONTROL_ERR_INVALID:
+    return "invalid";
+  case COFFER_CONTROL_ERR_INTERNAL:
+    return "internal";
+  case COFFER_CONTROL_ERR_PROTOCOL:
+    return "protocol";
+  default:
+    return "unknown";
   }
 }
 
 /* ---- byte order ---------------------------------------------------------- */
 
-static void put_be32(uint8_t *p, uint32_t v) {
+static void
+put_be32(uint8_t *p, uint32_t v)
+{
   p[0] = (uint8_t)(v >> 24);
   p[1] = (uint8_t)(v >> 16);
   p[2] = (uint8_t)(v >> 8);
   p[3] = (uint8_t)v;
 }
 
-static uint32_t get_be32(const uint8_t *p) {
+static uint32_t
+get_be32(const uint8_t *p)
+{
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static uint64_t get_be64(const uint8_t *p) {
+static uint64_t
+get_be64(const uint8_t *p)
+{
   return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
 }
 
 /* ---- value checks -------------------------------------------------------- */
 
 /* Strict UTF-8: no overlongs, no surrogates, nothing above U+10FFFF. */
-static bool valid_utf8(const uint8_t *s, size_t len) {
+static bool
+valid_utf8(const uint8_t *s, size_t len)
+{
   size_t i = 0;
   while (i < len) {
     uint8_t c = s[i];
     size_t n;
     uint32_t cp, min;
-    if (c < 0x80) { i++; continue; }
-    if ((c & 0xE0) == 0xC0) { n = 1; cp = c & 0x1F; min = 0x80; }
-    else if ((c & 0xF0) == 0xE0) { n = 2; cp = c & 0x0F; min = 0x800; }
-    else if ((c & 0xF8) == 0xF0) { n = 3; cp = c & 0x07; min = 0x10000; }
-    else return false;
-    if (len - i <= n) return false;
+    if (c < 0x80) {
+      i++;
+      continue;
+    }
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+      min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+      min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+      min = 0x10000;
+    } else
+      return false;
+    if (len - i <= n)
+      return false;
     for (size_t k = 1; k <= n; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
+      if ((s[i + k] & 0xC0) != 0x80)
+        return false;
       cp = cp << 6 | (s[i + k] & 0x3F);
     }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
     i += n + 1;
   }
   return true;
@@ -123,57 +175,98 @@ static bool valid_utf8(const uint8_t *s, size_t len) {
 
 /* Passwords reach PAM and the terminal as C strings: a NUL inside one would
  * make a password nobody can type at login, so the wire forbids it. */
-static bool has_nul(const uint8_t *s, size_t len) {
+static bool
+has_nul(const uint8_t *s, size_t len)
+{
   return len > 0 && memchr(s, 0, len) != NULL;
 }
 
-static int check_value(FieldKind kind, const uint8_t *v, size_t len) {
+static int
+check_value(FieldKind kind, const uint8_t *v, size_t len)
+{
   switch (kind) {
   case KIND_SECRET:
-  case KIND_BYTES: return has_nul(v, len) ? -EBADMSG : 0;
-  case KIND_UTF8: return !has_nul(v, len) && valid_utf8(v, len) ? 0 : -EBADMSG;
-  case KIND_BOOL: return len == 1 && v[0] <= 1 ? 0 : -EBADMSG;
-  case KIND_U32: return len == 4 ? 0 : -EBADMSG;
-  case KIND_U64: return len == 8 ? 0 : -EBADMSG;
+  case KIND_BYTES:
+    return has_nul(v, len) ? -EBADMSG : 0;
+  case KIND_UTF8:
+    return !has_nul(v, len) && valid_utf8(v, len) ? 0 : -EBADMSG;
+  case KIND_BOOL:
+    return len == 1 && v[0] <= 1 ? 0 : -EBADMSG;
+  case KIND_U32:
+    return len == 4 ? 0 : -EBADMSG;
+  case KIND_U64:
+    return len == 8 ? 0 : -EBADMSG;
   }
   return -EBADMSG;
 }
 
-static void store_field(CofferControlMessage *m, uint8_t tag, const uint8_t *v, size_t len) {
-  CofferControlBytes bytes = {v, len};
+static void
+store_field(CofferControlMessage *m, uint8_t tag, const uint8_t *v, size_t len)
+{
+  CofferControlBytes bytes = { v, len };
   switch (tag) {
-  case COFFER_FIELD_PASSWORD: m->password = bytes; break;
-  case COFFER_FIELD_NEW_PASSWORD: m->new_password = bytes; break;
-  case COFFER_FIELD_ERROR_CODE: m->error_code = get_be32(v); break;
-  case COFFER_FIELD_MESSAGE: m->message = bytes; break;
-  case COFFER_FIELD_INITIALIZED: m->initialized = v[0]; break;
-  case COFFER_FIELD_LOCKED: m->locked = v[0]; break;
-  case COFFER_FIELD_COLLECTIONS: m->collections = get_be64(v); break;
-  case COFFER_FIELD_ITEMS: m->items = get_be64(v); break;
-  case COFFER_FIELD_STORE_BYTES: m->store_bytes = get_be64(v); break;
-  case COFFER_FIELD_STORE_PATH: m->store_path = bytes; break;
-  case COFFER_FIELD_AGENT_VERSION: m->agent_version = bytes; break;
+  case COFFER_FIELD_PASSWORD:
+    m->password = bytes;
+    break;
+  case COFFER_FIELD_NEW_PASSWORD:
+    m->new_password = bytes;
+    break;
+  case COFFER_FIELD_ERROR_CODE:
+    m->error_code = get_be32(v);
+    break;
+  case COFFER_FIELD_MESSAGE:
+    m->message = bytes;
+    break;
+  case COFFER_FIELD_INITIALIZED:
+    m->initialized = v[0];
+    break;
+  case COFFER_FIELD_LOCKED:
+    m->locked = v[0];
+    break;
+  case COFFER_FIELD_COLLECTIONS:
+    m->collections = get_be64(v);
+    break;
+  case COFFER_FIELD_ITEMS:
+    m->items = get_be64(v);
+    break;
+  case COFFER_FIELD_STORE_BYTES:
+    m->store_bytes = get_be64(v);
+    break;
+  case COFFER_FIELD_STORE_PATH:
+    m->store_path = bytes;
+    break;
+  case COFFER_FIELD_AGENT_VERSION:
+    m->agent_version = bytes;
+    break;
   }
 }
 
 /* ---- parser -------------------------------------------------------------- */
 
-static int parse_fields(const uint8_t *p, size_t left, uint32_t allowed, CofferControlMessage *m) {
+static int
+parse_fields(const uint8_t *p, size_t left, uint32_t allowed, CofferControlMessage *m)
+{
   while (left > 0) {
-    if (left < TLV_HEADER_BYTES) return -EBADMSG;
+    if (left < TLV_HEADER_BYTES)
+      return -EBADMSG;
     uint8_t tag = p[0];
     uint32_t flen = get_be32(p + 1);
     p += TLV_HEADER_BYTES;
     left -= TLV_HEADER_BYTES;
     /* Compare against what is left, never compute p + flen first: flen is
      * attacker-controlled and the sum could wrap. */
-    if (flen > left) return -EBADMSG;
+    if (flen > left)
+      return -EBADMSG;
 
     FieldKind kind;
-    if (field_kind(tag, &kind) < 0) return -EBADMSG;
-    if (!(allowed & BIT(tag))) return -EBADMSG;
-    if (m->present & BIT(tag)) return -EBADMSG;
-    if (check_value(kind, p, flen) < 0) return -EBADMSG;
+    if (field_kind(tag, &kind) < 0)
+      return -EBADMSG;
+    if (!(allowed & BIT(tag)))
+      return -EBADMSG;
+    if (m->present & BIT(tag))
+      return -EBADMSG;
+    if (check_value(kind, p, flen) < 0)
+      return -EBADMSG;
 
     m->present |= BIT(tag);
     store_field(m, tag, p, flen);
@@ -183,38 +276,52 @@ static int parse_fields(const uint8_t *p, size_t left, uint32_t allowed, CofferC
   return 0;
 }
 
-int coffer_control_parse(const uint8_t *body, size_t len, CofferControlMessage *msg) {
+int
+coffer_control_parse(const uint8_t *body, size_t len, CofferControlMessage *msg)
+{
   memset(msg, 0, sizeof *msg);
-  if (len > COFFER_CONTROL_MAX_BODY) return -EMSGSIZE;
-  if (body == NULL || len < BODY_HEADER_BYTES) return -EBADMSG;
-  if (body[0] != COFFER_CONTROL_VERSION) return -EPROTONOSUPPORT;
+  if (len > COFFER_CONTROL_MAX_BODY)
+    return -EMSGSIZE;
+  if (body == NULL || len < BODY_HEADER_BYTES)
+    return -EBADMSG;
+  if (body[0] != COFFER_CONTROL_VERSION)
+    return -EPROTONOSUPPORT;
 
   uint32_t allowed, required;
-  if (message_rules(body[1], &allowed, &required) < 0) return -EBADMSG;
+  if (message_rules(body[1], &allowed, &required) < 0)
+    return -EBADMSG;
 
-  CofferControlMessage m = {.type = body[1]};
+  CofferControlMessage m = { .type = body[1] };
   int r = parse_fields(body + BODY_HEADER_BYTES, len - BODY_HEADER_BYTES, allowed, &m);
-  if (r == 0 && (m.present & required) != required) r = -EBADMSG;
-  if (r == 0 && m.type == COFFER_CONTROL_ERROR && m.error_code == 0) r = -EBADMSG;
-  if (r == 0) *msg = m;
+  if (r == 0 && (m.present & required) != required)
+    r = -EBADMSG;
+  if (r == 0 && m.type == COFFER_CONTROL_ERROR && m.error_code == 0)
+    r = -EBADMSG;
+  if (r == 0)
+    *msg = m;
   /* m may hold pointers to passwords; it is only pointers, but leave no
    * stale copy of them either. */
   explicit_bzero(&m, sizeof m);
   return r;
 }
 
-int coffer_control_frame_body_length(const uint8_t header[COFFER_CONTROL_HEADER_BYTES],
-                                     size_t *body_len) {
+int
+coffer_control_frame_body_length(const uint8_t header[COFFER_CONTROL_HEADER_BYTES], size_t *body_len)
+{
   uint32_t n = get_be32(header);
-  if (n > COFFER_CONTROL_MAX_BODY) return -EMSGSIZE;
-  if (n < BODY_HEADER_BYTES) return -EBADMSG;
+  if (n > COFFER_CONTROL_MAX_BODY)
+    return -EMSGSIZE;
+  if (n < BODY_HEADER_BYTES)
+    return -EBADMSG;
   *body_len = n;
   return 0;
 }
 
 /* ---- builder ------------------------------------------------------------- */
 
-int coffer_control_builder_init(CofferControlBuilder *b, uint8_t type) {
+int
+coffer_control_builder_init(CofferControlBuilder *b, uint8_t type)
+{
   memset(b, 0, sizeof *b);
   b->frame = coffer_control_secure_alloc(COFFER_CONTROL_MAX_FRAME);
   if (b->frame == NULL) {
@@ -227,44 +334,57 @@ int coffer_control_builder_init(CofferControlBuilder *b, uint8_t type) {
   return 0;
 }
 
-void coffer_control_builder_add_bytes(CofferControlBuilder *b, uint8_t tag, const void *data,
-                                      size_t len) {
-  if (b->error) return;
-  if (len > COFFER_CONTROL_MAX_FRAME - b->len ||
-      TLV_HEADER_BYTES > COFFER_CONTROL_MAX_FRAME - b->len - len) {
+void
+coffer_control_builder_add_bytes(CofferControlBuilder *b, uint8_t tag, const void *data, size_t len)
+{
+  if (b->error)
+    return;
+  if (len > COFFER_CONTROL_MAX_FRAME - b->len || TLV_HEADER_BYTES > COFFER_CONTROL_MAX_FRAME - b->len - len) {
     b->error = -EMSGSIZE;
     return;
   }
   uint8_t *p = b->frame + b->len;
   p[0] = tag;
   put_be32(p + 1, (uint32_t)len);
-  if (len > 0) memcpy(p + TLV_HEADER_BYTES, data, len);
+  if (len > 0)
+    memcpy(p + TLV_HEADER_BYTES, data, len);
   b->len += TLV_HEADER_BYTES + len;
 }
 
-void coffer_control_builder_add_string(CofferControlBuilder *b, uint8_t tag, const char *s) {
+void
+coffer_control_builder_add_string(CofferControlBuilder *b, uint8_t tag, const char *s)
+{
   coffer_control_builder_add_bytes(b, tag, s, s ? strlen(s) : 0);
 }
 
-void coffer_control_builder_add_u8(CofferControlBuilder *b, uint8_t tag, uint8_t value) {
+void
+coffer_control_builder_add_u8(CofferControlBuilder *b, uint8_t tag, uint8_t value)
+{
   coffer_control_builder_add_bytes(b, tag, &value, 1);
 }
 
-void coffer_control_builder_add_u32(CofferControlBuilder *b, uint8_t tag, uint32_t value) {
+void
+coffer_control_builder_add_u32(CofferControlBuilder *b, uint8_t tag, uint32_t value)
+{
   uint8_t v[4];
   put_be32(v, value);
   coffer_control_builder_add_bytes(b, tag, v, sizeof v);
 }
 
-void coffer_control_builder_add_u64(CofferControlBuilder *b, uint8_t tag, uint64_t value) {
+void
+coffer_control_builder_add_u64(CofferControlBuilder *b, uint8_t tag, uint64_t value)
+{
   uint8_t v[8];
   put_be32(v, (uint32_t)(value >> 32));
   put_be32(v + 4, (uint32_t)value);
   coffer_control_builder_add_bytes(b, tag, v, sizeof v);
 }
 
-int coffer_control_builder_finish(CofferControlBuilder *b, const uint8_t **frame, size_t *len) {
-  if (b->error) return b->error;
+int
+coffer_control_builder_finish(CofferControlBuilder *b, const uint8_t **frame, size_t *len)
+{
+  if (b->error)
+    return b->error;
   size_t body_len = b->len - COFFER_CONTROL_HEADER_BYTES;
   CofferControlMessage check;
   int r = coffer_control_parse(b->frame + COFFER_CONTROL_HEADER_BYTES, body_len, &check);
@@ -279,13 +399,19 @@ int coffer_control_builder_finish(CofferControlBuilder *b, const uint8_t **frame
   return 0;
 }
 
-void coffer_control_builder_clear(CofferControlBuilder *b) {
-  if (b->frame != NULL) coffer_control_secure_free(b->frame, COFFER_CONTROL_MAX_FRAME, b->len);
+void
+coffer_control_builder_clear(CofferControlBuilder *b)
+{
+  if (b->frame != NULL)
+    coffer_control_secure_free(b->frame, COFFER_CONTROL_MAX_FRAME, b->len);
   memset(b, 0, sizeof *b);
 }
 
-void coffer_control_body_free(uint8_t *body, size_t body_len) {
-  if (body != NULL) coffer_control_secure_free(body, body_len, body_len);
+void
+coffer_control_body_free(uint8_t *body, size_t body_len)
+{
+  if (body != NULL)
+    coffer_control_secure_free(body, body_len, body_len);
 }
 
 /* ---- message memory ------------------------------------------------------
@@ -294,10 +420,14 @@ void coffer_control_body_free(uint8_t *body, size_t body_len) {
  * and gone from the address space once freed.  mlock() is best effort
  * (RLIMIT_MEMLOCK may forbid it); the wipe happens either way. */
 
-void *coffer_control_secure_alloc(size_t size) {
-  if (size == 0) return NULL;
+void *
+coffer_control_secure_alloc(size_t size)
+{
+  if (size == 0)
+    return NULL;
   void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) return NULL;
+  if (p == MAP_FAILED)
+    return NULL;
   (void)mlock(p, size);
 #ifdef MADV_DONTDUMP
   (void)madvise(p, size, MADV_DONTDUMP);
@@ -305,8 +435,11 @@ void *coffer_control_secure_alloc(size_t size) {
   return p;
 }
 
-void coffer_control_secure_free(void *p, size_t size, size_t used) {
-  if (p == NULL) return;
+void
+coffer_control_secure_free(void *p, size_t size, size_t used)
+{
+  if (p == NULL)
+    return;
   explicit_bzero(p, used < size ? used : size);
   (void)munlock(p, size);
   munmap(p, size);

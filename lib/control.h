@@ -77,14 +77,13 @@ const char *coffer_control_error_name(uint32_t code);
  * once so a password is never left behind by a realloc.  Errors are sticky:
  * add_* calls after a failure do nothing and finish() reports the first. */
 typedef struct {
-  uint8_t *frame;  /* header + body */
-  size_t len;      /* bytes used, header included */
-  int error;       /* first error, 0 if none */
+  uint8_t *frame; /* header + body */
+  size_t len;     /* bytes used, header included */
+  int error;      /* first error, 0 if none */
 } CofferControlBuilder;
 
 int coffer_control_builder_init(CofferControlBuilder *b, uint8_t type);
-void coffer_control_builder_add_bytes(CofferControlBuilder *b, uint8_t tag, const void *data,
-                                      size_t len);
+void coffer_control_builder_add_bytes(CofferControlBuilder *b, uint8_t tag, const void *data, size_t len);
 void coffer_control_builder_add_string(CofferControlBuilder *b, uint8_t tag, const char *s);
 void coffer_control_builder_add_u8(CofferControlBuilder *b, uint8_t tag, uint8_t value);
 void coffer_control_builder_add_u32(CofferControlBuilder *b, uint8_t tag, uint32_t value);
@@ -98,13 +97,13 @@ void coffer_control_builder_clear(CofferControlBuilder *b);
 
 /* ---- parsing ------------------------------------------------------------- */
 typedef struct {
-  const uint8_t *data;  /* points into the parsed body; not NUL-terminated */
+  const uint8_t *data; /* points into the parsed body; not NUL-terminated */
   size_t len;
 } CofferControlBytes;
 
 typedef struct {
   uint8_t type;
-  uint32_t present;  /* bit (1u << tag) set for each field present */
+  uint32_t present; /* bit (1u << tag) set for each field present */
   CofferControlBytes password;
   CofferControlBytes new_password;
   uint32_t error_code;
@@ -118,7 +117,9 @@ typedef struct {
   CofferControlBytes agent_version;
 } CofferControlMessage;
 
-static inline bool coffer_control_has(const CofferControlMessage *m, uint8_t tag) {
+static inline bool
+coffer_control_has(const CofferControlMessage *m, uint8_t tag)
+{
   return tag < 32 && (m->present & (1u << tag)) != 0;
 }
 
@@ -134,8 +135,7 @@ int coffer_control_parse(const uint8_t *body, size_t len, CofferControlMessage *
 
 /* Decodes a length prefix; rejects bodies shorter than 2 or longer than the
  * maximum (-EMSGSIZE / -EBADMSG) before anything is allocated. */
-int coffer_control_frame_body_length(const uint8_t header[COFFER_CONTROL_HEADER_BYTES],
-                                     size_t *body_len);
+int coffer_control_frame_body_length(const uint8_t header[COFFER_CONTROL_HEADER_BYTES], size_t *body_len);
 
 /* ---- sockets ------------------------------------------------------------- */
 
@@ -176,5 +176,5 @@ void coffer_control_body_free(uint8_t *body, size_t body_len);
  * parses the response.  On success *body holds the response body that
  * *reply points into; the caller frees it with coffer_control_body_free().
  * A response that is not OK or ERROR is -EBADMSG. */
-int coffer_control_call(int fd, CofferControlBuilder *req, int timeout_ms, uint8_t **body,
-                        size_t *body_len, CofferControlMessage *reply);
+int coffer_control_call(int fd, CofferControlBuilder *req, int timeout_ms, uint8_t **body, size_t *body_len,
+                        CofferControlMessage *reply);

@@ -46,16 +46,21 @@ typedef struct {
 
 /* ---- connection lifecycle ------------------------------------------------ */
 
-static void conn_free_body(Conn *c) {
+static void
+conn_free_body(Conn *c)
+{
   g_clear_pointer(&c->body, sodium_free); /* sodium_free wipes */
   c->body_len = 0;
 }
 
-static void conn_close(Conn *c) {
+static void
+conn_close(Conn *c)
+{
   g_clear_handle_id(&c->timeout_id, g_source_remove);
   conn_free_body(c);
   g_clear_pointer(&c->reply, g_bytes_unref);
-  if (c->server != NULL) c->server->connections = g_list_remove(c->server->connections, c);
+  if (c->server != NULL)
+    c->server->connections = g_list_remove(c->server->connections, c);
   g_io_stream_close(G_IO_STREAM(c->connection), NULL, NULL);
   g_object_unref(c->connection);
   g_object_unref(c->cancellable);
@@ -63,7 +68,9 @@ static void conn_close(Conn *c) {
   g_free(c);
 }
 
-static gboolean on_timeout(gpointer user_data) {
+static gboolean
+on_timeout(gpointer user_data)
+{
   Conn *c = user_data;
   c->timeout_id = 0;
   g_debug("control: client timed out");
@@ -73,7 +80,9 @@ static gboolean on_timeout(gpointer user_data) {
   return G_SOURCE_REMOVE;
 }
 
-static void arm_timeout(Conn *c) {
+static void
+arm_timeout(Conn *c)
+{
   g_clear_handle_id(&c->timeout_id, g_source_remove);
   guint ms = c->server != NULL ? c->server->timeout_ms : DEFAULT_TIMEOUT_MS;
   c->timeout_id = g_timeout_add(ms, on_timeout, c);
@@ -81,48 +90,69 @@ static void arm_timeout(Conn *c) {
 
 /* ---- replies ------------------------------------------------------------- */
 
-static GBytes *builder_to_bytes(CofferControlBuilder *b) {
+static GBytes *
+builder_to_bytes(CofferControlBuilder *b)
+{
   const uint8_t *frame;
   size_t len;
   GBytes *bytes = NULL;
-  if (coffer_control_builder_finish(b, &frame, &len) == 0) bytes = g_bytes_new(frame, len);
+  if (coffer_control_builder_finish(b, &frame, &len) == 0)
+    bytes = g_bytes_new(frame, len);
   coffer_control_builder_clear(b);
   return bytes;
 }
 
-static GBytes *reply_error(uint32_t code, const char *message) {
+static GBytes *
+reply_error(uint32_t code, const char *message)
+{
   CofferControlBuilder b;
   coffer_control_builder_init(&b, COFFER_CONTROL_ERROR);
   coffer_control_builder_add_u32(&b, COFFER_FIELD_ERROR_CODE, code);
-  if (message != NULL) coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, message);
+  if (message != NULL)
+    coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, message);
   GBytes *bytes = builder_to_bytes(&b);
-  if (bytes == NULL && message != NULL) return reply_error(code, NULL); /* e.g. bad UTF-8 */
+  if (bytes == NULL && message != NULL)
+    return reply_error(code, NULL); /* e.g. bad UTF-8 */
   return bytes;
 }
 
-static GBytes *reply_ok(void) {
+static GBytes *
+reply_ok(void)
+{
   CofferControlBuilder b;
   coffer_control_builder_init(&b, COFFER_CONTROL_OK);
   return builder_to_bytes(&b);
 }
 
-static uint32_t vault_error_to_code(const GError *error) {
-  if (error->domain != COFFER_VAULT_ERROR) return COFFER_CONTROL_ERR_INTERNAL;
+static uint32_t
+vault_error_to_code(const GError *error)
+{
+  if (error->domain != COFFER_VAULT_ERROR)
+    return COFFER_CONTROL_ERR_INTERNAL;
   switch ((CofferVaultError)error->code) {
-  case COFFER_VAULT_ERROR_NOT_INITIALIZED: return COFFER_CONTROL_ERR_NOT_INITIALIZED;
-  case COFFER_VAULT_ERROR_ALREADY_INITIALIZED: return COFFER_CONTROL_ERR_ALREADY_INITIALIZED;
-  case COFFER_VAULT_ERROR_BAD_PASSWORD: return COFFER_CONTROL_ERR_BAD_PASSWORD;
-  case COFFER_VAULT_ERROR_LOCKED: return COFFER_CONTROL_ERR_LOCKED;
-  case COFFER_VAULT_ERROR_INVALID: return COFFER_CONTROL_ERR_INVALID;
+  case COFFER_VAULT_ERROR_NOT_INITIALIZED:
+    return COFFER_CONTROL_ERR_NOT_INITIALIZED;
+  case COFFER_VAULT_ERROR_ALREADY_INITIALIZED:
+    return COFFER_CONTROL_ERR_ALREADY_INITIALIZED;
+  case COFFER_VAULT_ERROR_BAD_PASSWORD:
+    return COFFER_CONTROL_ERR_BAD_PASSWORD;
+  case COFFER_VAULT_ERROR_LOCKED:
+    return COFFER_CONTROL_ERR_LOCKED;
+  case COFFER_VAULT_ERROR_INVALID:
+    return COFFER_CONTROL_ERR_INVALID;
   case COFFER_VAULT_ERROR_NOT_FOUND:
   case COFFER_VAULT_ERROR_CORRUPT:
-  case COFFER_VAULT_ERROR_STORAGE: return COFFER_CONTROL_ERR_INTERNAL;
+  case COFFER_VAULT_ERROR_STORAGE:
+    return COFFER_CONTROL_ERR_INTERNAL;
   }
   return COFFER_CONTROL_ERR_INTERNAL;
 }
 
-static GBytes *reply_from_result(gboolean ok, const GError *error) {
-  if (ok) return reply_ok();
+static GBytes *
+reply_from_result(gboolean ok, const GError *error)
+{
+  if (ok)
+    return reply_ok();
   return reply_error(vault_error_to_code(error), error->message);
 }
 
@@ -134,24 +164,32 @@ typedef struct {
   gsize len;
 } Secret;
 
-static gboolean secret_copy(Secret *s, const CofferControlBytes *field) {
+static gboolean
+secret_copy(Secret *s, const CofferControlBytes *field)
+{
   s->len = field->len;
   s->data = sodium_malloc(field->len + 1);
-  if (s->data == NULL) return FALSE;
+  if (s->data == NULL)
+    return FALSE;
   memcpy(s->data, field->data, field->len);
   s->data[field->len] = '\0';
   return TRUE;
 }
 
-static void secret_clear(Secret *s) {
+static void
+secret_clear(Secret *s)
+{
   g_clear_pointer(&s->data, sodium_free);
   s->len = 0;
 }
 
-static GBytes *handle_status(CofferVault *vault) {
-  CofferVaultStatus st = {0};
+static GBytes *
+handle_status(CofferVault *vault)
+{
+  CofferVaultStatus st = { 0 };
   g_autoptr(GError) error = NULL;
-  if (!coffer_vault_get_status(vault, &st, &error)) return reply_from_result(FALSE, error);
+  if (!coffer_vault_get_status(vault, &st, &error))
+    return reply_from_result(FALSE, error);
 
   CofferControlBuilder b;
   coffer_control_builder_init(&b, COFFER_CONTROL_OK);
@@ -160,13 +198,16 @@ static GBytes *handle_status(CofferVault *vault) {
   coffer_control_builder_add_u64(&b, COFFER_FIELD_COLLECTIONS, st.collections);
   coffer_control_builder_add_u64(&b, COFFER_FIELD_ITEMS, st.items);
   coffer_control_builder_add_u64(&b, COFFER_FIELD_STORE_BYTES, st.store_bytes);
-  if (st.store_path != NULL) coffer_control_builder_add_string(&b, COFFER_FIELD_STORE_PATH, st.store_path);
+  if (st.store_path != NULL)
+    coffer_control_builder_add_string(&b, COFFER_FIELD_STORE_PATH, st.store_path);
   coffer_control_builder_add_string(&b, COFFER_FIELD_AGENT_VERSION, COFFER_VERSION);
   GBytes *bytes = builder_to_bytes(&b);
   return bytes != NULL ? bytes : reply_error(COFFER_CONTROL_ERR_INTERNAL, "status does not fit");
 }
 
-static GBytes *handle_lock(CofferVault *vault) {
+static GBytes *
+handle_lock(CofferVault *vault)
+{
   if (!coffer_vault_is_initialized(vault))
     return reply_error(COFFER_CONTROL_ERR_NOT_INITIALIZED, "no vault yet");
   coffer_vault_lock(vault);
@@ -175,8 +216,9 @@ static GBytes *handle_lock(CofferVault *vault) {
 
 /* INIT, UNLOCK and PASSWD.  The caller has already wiped the body the
  * secrets were copied from. */
-static GBytes *handle_password_request(CofferVault *vault, guint8 type, const Secret *pw,
-                                       const Secret *new_pw) {
+static GBytes *
+handle_password_request(CofferVault *vault, guint8 type, const Secret *pw, const Secret *new_pw)
+{
   g_autoptr(GError) error = NULL;
   gboolean ok = FALSE;
   switch (type) {
@@ -192,18 +234,22 @@ static GBytes *handle_password_request(CofferVault *vault, guint8 type, const Se
   default:
     return reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a password request");
   }
-  if (!ok) g_debug("control: request %u failed: %s", type, error->message);
+  if (!ok)
+    g_debug("control: request %u failed: %s", type, error->message);
   return reply_from_result(ok, error);
 }
 
 /* Takes the parsed request (pointing into c->body), frees the body before
  * any slow work, and returns the reply. */
-static GBytes *dispatch(Conn *c, const CofferControlMessage *msg) {
-  Secret pw = {0}, new_pw = {0};
+static GBytes *
+dispatch(Conn *c, const CofferControlMessage *msg)
+{
+  Secret pw = { 0 }, new_pw = { 0 };
   guint8 type = msg->type;
   gboolean copied = TRUE;
 
-  if (coffer_control_has(msg, COFFER_FIELD_PASSWORD)) copied = secret_copy(&pw, &msg->password);
+  if (coffer_control_has(msg, COFFER_FIELD_PASSWORD))
+    copied = secret_copy(&pw, &msg->password);
   if (copied && coffer_control_has(msg, COFFER_FIELD_NEW_PASSWORD))
     copied = secret_copy(&new_pw, &msg->new_password);
   conn_free_body(c); /* msg's pointers are dangling from here on */
@@ -218,8 +264,12 @@ static GBytes *dispatch(Conn *c, const CofferControlMessage *msg) {
     case COFFER_CONTROL_PASSWD:
       reply = handle_password_request(c->vault, type, &pw, &new_pw);
       break;
-    case COFFER_CONTROL_LOCK: reply = handle_lock(c->vault); break;
-    case COFFER_CONTROL_STATUS: reply = handle_status(c->vault); break;
+    case COFFER_CONTROL_LOCK:
+      reply = handle_lock(c->vault);
+      break;
+    case COFFER_CONTROL_STATUS:
+      reply = handle_status(c->vault);
+      break;
     default:
       /* OK/ERROR parse fine but are responses, not requests. */
       reply = reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a request");
@@ -236,7 +286,9 @@ static GBytes *dispatch(Conn *c, const CofferControlMessage *msg) {
 
 static void read_request(Conn *c);
 
-static void on_reply_written(GObject *source, GAsyncResult *result, gpointer user_data) {
+static void
+on_reply_written(GObject *source, GAsyncResult *result, gpointer user_data)
+{
   Conn *c = user_data;
   g_autoptr(GError) error = NULL;
   if (!g_output_stream_write_all_finish(G_OUTPUT_STREAM(source), result, NULL, &error)) {
@@ -252,7 +304,9 @@ static void on_reply_written(GObject *source, GAsyncResult *result, gpointer use
   read_request(c); /* the client may send another request */
 }
 
-static void send_reply(Conn *c, GBytes *reply) {
+static void
+send_reply(Conn *c, GBytes *reply)
+{
   if (reply == NULL) { /* only when even a bare error cannot be built: no memory */
     conn_close(c);
     return;
@@ -261,16 +315,16 @@ static void send_reply(Conn *c, GBytes *reply) {
   gsize len;
   const void *data = g_bytes_get_data(reply, &len);
   GOutputStream *out = g_io_stream_get_output_stream(G_IO_STREAM(c->connection));
-  g_output_stream_write_all_async(out, data, len, G_PRIORITY_DEFAULT, c->cancellable,
-                                  on_reply_written, c);
+  g_output_stream_write_all_async(out, data, len, G_PRIORITY_DEFAULT, c->cancellable, on_reply_written, c);
 }
 
-static void on_body(GObject *source, GAsyncResult *result, gpointer user_data) {
+static void
+on_body(GObject *source, GAsyncResult *result, gpointer user_data)
+{
   Conn *c = user_data;
   g_autoptr(GError) error = NULL;
   gsize got = 0;
-  if (!g_input_stream_read_all_finish(G_INPUT_STREAM(source), result, &got, &error) ||
-      got != c->body_len) {
+  if (!g_input_stream_read_all_finish(G_INPUT_STREAM(source), result, &got, &error) || got != c->body_len) {
     g_debug("control: truncated request: %s", error ? error->message : "early end of stream");
     conn_close(c);
     return;
@@ -283,8 +337,7 @@ static void on_body(GObject *source, GAsyncResult *result, gpointer user_data) {
     g_debug("control: malformed request: %s", g_strerror(-r));
     c->close_after_reply = TRUE;
     send_reply(c, reply_error(COFFER_CONTROL_ERR_PROTOCOL,
-                              r == -EPROTONOSUPPORT ? "unsupported protocol version"
-                                                    : "malformed request"));
+                              r == -EPROTONOSUPPORT ? "unsupported protocol version" : "malformed request"));
     return;
   }
   GBytes *reply = dispatch(c, &msg);
@@ -295,14 +348,15 @@ static void on_body(GObject *source, GAsyncResult *result, gpointer user_data) {
   send_reply(c, reply);
 }
 
-static void on_header(GObject *source, GAsyncResult *result, gpointer user_data) {
+static void
+on_header(GObject *source, GAsyncResult *result, gpointer user_data)
+{
   Conn *c = user_data;
   g_autoptr(GError) error = NULL;
   gsize got = 0;
-  if (!g_input_stream_read_all_finish(G_INPUT_STREAM(source), result, &got, &error) ||
-      got != sizeof c->header) {
-    if (error != NULL || got != 0) g_debug("control: connection dropped: %s",
-                                          error ? error->message : "short header");
+  if (!g_input_stream_read_all_finish(G_INPUT_STREAM(source), result, &got, &error) || got != sizeof c->header) {
+    if (error != NULL || got != 0)
+      g_debug("control: connection dropped: %s", error ? error->message : "short header");
     conn_close(c); /* got == 0 without error: the client is done */
     return;
   }
@@ -312,8 +366,7 @@ static void on_header(GObject *source, GAsyncResult *result, gpointer user_data)
   if (r < 0) {
     /* Never read (or allocate for) an oversize body: answer and hang up. */
     c->close_after_reply = TRUE;
-    send_reply(c, reply_error(COFFER_CONTROL_ERR_PROTOCOL,
-                              r == -EMSGSIZE ? "message too large" : "malformed request"));
+    send_reply(c, reply_error(COFFER_CONTROL_ERR_PROTOCOL, r == -EMSGSIZE ? "message too large" : "malformed request"));
     return;
   }
   c->body = sodium_malloc(len);
@@ -323,20 +376,22 @@ static void on_header(GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   }
   c->body_len = len;
-  g_input_stream_read_all_async(G_INPUT_STREAM(source), c->body, len, G_PRIORITY_DEFAULT,
-                                c->cancellable, on_body, c);
+  g_input_stream_read_all_async(G_INPUT_STREAM(source), c->body, len, G_PRIORITY_DEFAULT, c->cancellable, on_body, c);
 }
 
-static void read_request(Conn *c) {
+static void
+read_request(Conn *c)
+{
   arm_timeout(c);
   GInputStream *in = g_io_stream_get_input_stream(G_IO_STREAM(c->connection));
-  g_input_stream_read_all_async(in, c->header, sizeof c->header, G_PRIORITY_DEFAULT,
-                                c->cancellable, on_header, c);
+  g_input_stream_read_all_async(in, c->header, sizeof c->header, G_PRIORITY_DEFAULT, c->cancellable, on_header, c);
 }
 
 /* ---- accepting ----------------------------------------------------------- */
 
-static gboolean peer_is_us(GSocketConnection *connection) {
+static gboolean
+peer_is_us(GSocketConnection *connection)
+{
   g_autoptr(GError) error = NULL;
   GSocket *socket = g_socket_connection_get_socket(connection);
   g_autoptr(GCredentials) creds = g_socket_get_credentials(socket, &error);
@@ -356,8 +411,9 @@ static gboolean peer_is_us(GSocketConnection *connection) {
   return TRUE;
 }
 
-static gboolean on_incoming(GSocketService *service, GSocketConnection *connection,
-                            GObject *source_object, gpointer user_data) {
+static gboolean
+on_incoming(GSocketService *service, GSocketConnection *connection, GObject *source_object, gpointer user_data)
+{
   CofferControlServer *server = user_data;
   if (!peer_is_us(connection)) {
     g_io_stream_close(G_IO_STREAM(connection), NULL, NULL);
@@ -382,25 +438,27 @@ static gboolean on_incoming(GSocketService *service, GSocketConnection *connecti
 
 /* The directory must be a real directory, ours, mode 0700: whoever can write
  * there could replace our socket with theirs. */
-static gboolean prepare_directory(const char *dir, GError **error) {
+static gboolean
+prepare_directory(const char *dir, GError **error)
+{
   gboolean created = mkdir(dir, 0700) == 0;
   if (!created && errno != EEXIST) {
     int e = errno;
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "Cannot create %s: %s", dir,
-                g_strerror(e));
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "Cannot create %s: %s", dir, g_strerror(e));
     return FALSE;
   }
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     int e = errno;
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
-                "Refusing %s: not a directory or a symlink (%s)", dir, g_strerror(e));
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, "Refusing %s: not a directory or a symlink (%s)", dir,
+                g_strerror(e));
     return FALSE;
   }
   struct stat st;
   gboolean ok = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid();
   /* A directory we just made may carry the umask; fix it, never someone's. */
-  if (ok && created && (st.st_mode & 07777) != 0700 && fchmod(fd, 0700) == 0) st.st_mode = 0700;
+  if (ok && created && (st.st_mode & 07777) != 0700 && fchmod(fd, 0700) == 0)
+    st.st_mode = 0700;
   close(fd);
   if (!ok || (st.st_mode & 07777) != 0700) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
@@ -412,47 +470,49 @@ static gboolean prepare_directory(const char *dir, GError **error) {
 
 /* A socket left by a crashed agent is removed; a live agent's never is, and
  * nothing that is not our socket is ever deleted. */
-static gboolean remove_stale_socket(const char *path, GError **error) {
+static gboolean
+remove_stale_socket(const char *path, GError **error)
+{
   struct stat st;
   if (lstat(path, &st) < 0) {
-    if (errno == ENOENT) return TRUE;
+    if (errno == ENOENT)
+      return TRUE;
     int e = errno;
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "Cannot inspect %s: %s", path,
-                g_strerror(e));
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "Cannot inspect %s: %s", path, g_strerror(e));
     return FALSE;
   }
   if (!S_ISSOCK(st.st_mode) || st.st_uid != getuid()) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS,
-                "Refusing to replace %s: it is not a socket owned by uid %u", path,
-                (guint)getuid());
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_EXISTS, "Refusing to replace %s: it is not a socket owned by uid %u",
+                path, (guint)getuid());
     return FALSE;
   }
   int fd = coffer_control_connect(path, getuid(), 1000);
   if (fd >= 0 || fd == -ETIMEDOUT) {
-    if (fd >= 0) close(fd);
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE,
-                "Another agent is already listening on %s", path);
+    if (fd >= 0)
+      close(fd);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE, "Another agent is already listening on %s", path);
     return FALSE;
   }
   if (fd != -ECONNREFUSED) {
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-fd), "Cannot probe %s: %s", path,
-                g_strerror(-fd));
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-fd), "Cannot probe %s: %s", path, g_strerror(-fd));
     return FALSE;
   }
   if (unlink(path) < 0 && errno != ENOENT) {
     int e = errno;
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "Cannot remove stale %s: %s",
-                path, g_strerror(e));
+    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(e), "Cannot remove stale %s: %s", path, g_strerror(e));
     return FALSE;
   }
   g_debug("control: removed stale socket %s", path);
   return TRUE;
 }
 
-static GSocket *bind_socket(CofferControlServer *server, GError **error) {
+static GSocket *
+bind_socket(CofferControlServer *server, GError **error)
+{
   g_autoptr(GSocket) socket =
       g_socket_new(G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_DEFAULT, error);
-  if (socket == NULL) return NULL;
+  if (socket == NULL)
+    return NULL;
   g_autoptr(GSocketAddress) address = g_unix_socket_address_new(server->socket_path);
 
   /* umask decides the mode bind() gives the socket file: 0600 from birth,
@@ -461,12 +521,12 @@ static GSocket *bind_socket(CofferControlServer *server, GError **error) {
   mode_t old_umask = umask(0177);
   gboolean bound = g_socket_bind(socket, address, FALSE, error);
   umask(old_umask);
-  if (!bound) return NULL;
+  if (!bound)
+    return NULL;
 
   struct stat st;
   if (lstat(server->socket_path, &st) < 0 || (st.st_mode & 0777) != 0600) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "Socket %s did not get mode 0600",
-                server->socket_path);
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "Socket %s did not get mode 0600", server->socket_path);
     unlink(server->socket_path);
     return NULL;
   }
@@ -479,8 +539,9 @@ static GSocket *bind_socket(CofferControlServer *server, GError **error) {
   return g_steal_pointer(&socket);
 }
 
-CofferControlServer *coffer_control_server_new(CofferVault *vault, const char *socket_path,
-                                               GError **error) {
+CofferControlServer *
+coffer_control_server_new(CofferVault *vault, const char *socket_path, GError **error)
+{
   g_return_val_if_fail(COFFER_IS_VAULT(vault), NULL);
   g_return_val_if_fail(socket_path != NULL && socket_path[0] == '/', NULL);
   if (sodium_init() < 0) { /* idempotent; sodium_malloc() needs it */
@@ -494,9 +555,11 @@ CofferControlServer *coffer_control_server_new(CofferVault *vault, const char *s
   server->timeout_ms = DEFAULT_TIMEOUT_MS;
 
   g_autofree char *dir = g_path_get_dirname(socket_path);
-  if (!prepare_directory(dir, error) || !remove_stale_socket(socket_path, error)) return NULL;
+  if (!prepare_directory(dir, error) || !remove_stale_socket(socket_path, error))
+    return NULL;
   g_autoptr(GSocket) socket = bind_socket(server, error);
-  if (socket == NULL) return NULL;
+  if (socket == NULL)
+    return NULL;
 
   server->service = g_socket_service_new();
   if (!g_socket_listener_add_socket(G_SOCKET_LISTENER(server->service), socket, NULL, error))
@@ -507,12 +570,17 @@ CofferControlServer *coffer_control_server_new(CofferVault *vault, const char *s
   return g_steal_pointer(&server);
 }
 
-void coffer_control_server_set_timeout(CofferControlServer *server, guint timeout_ms) {
+void
+coffer_control_server_set_timeout(CofferControlServer *server, guint timeout_ms)
+{
   server->timeout_ms = MAX(timeout_ms, 1);
 }
 
-void coffer_control_server_free(CofferControlServer *server) {
-  if (server == NULL) return;
+void
+coffer_control_server_free(CofferControlServer *server)
+{
+  if (server == NULL)
+    return;
   if (server->service != NULL) {
     g_signal_handlers_disconnect_by_data(server->service, server);
     g_socket_service_stop(server->service);
@@ -531,8 +599,8 @@ void coffer_control_server_free(CofferControlServer *server) {
   /* Remove the socket only if it is still ours: a newer agent may have
    * replaced it already. */
   struct stat st;
-  if (server->socket_ino != 0 && lstat(server->socket_path, &st) == 0 &&
-      st.st_dev == server->socket_dev && st.st_ino == server->socket_ino)
+  if (server->socket_ino != 0 && lstat(server->socket_path, &st) == 0 && st.st_dev == server->socket_dev &&
+      st.st_ino == server->socket_ino)
     unlink(server->socket_path);
   g_free(server->socket_path);
   g_clear_object(&server->vault);

@@ -16,8 +16,7 @@ typedef struct _CofferControlServer CofferControlServer;
  * answers on it); binds socket_path with mode 0600 and starts listening.
  * Fails with G_IO_ERROR_ADDRESS_IN_USE when another agent answers there.
  * Keeps a reference on vault. */
-CofferControlServer *coffer_control_server_new(CofferVault *vault, const char *socket_path,
-                                               GError **error);
+CofferControlServer *coffer_control_server_new(CofferVault *vault, const char *socket_path, GError **error);
 /* Stops listening, drops open connections and removes the socket file if it
  * is still the one this server bound. */
 void coffer_control_server_free(CofferControlServer *server);

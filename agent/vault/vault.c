@@ -7,7 +7,7 @@
 
 #include "vault/vault-private.h"
 
-G_DEFINE_QUARK(coffer-vault-error-quark, coffer_vault_error)
+G_DEFINE_QUARK(coffer_vault_error, coffer_vault_error)
 G_DEFINE_TYPE(CofferVault, coffer_vault, G_TYPE_OBJECT)
 
 guint coffer_vault_signals[N_VAULT_SIGNALS];
@@ -393,7 +393,7 @@ write_new_vault(CofferVault *vault, const char *password, gsize len, GError **er
     goto fail;
   if (!coffer_store_commit(vault->store, &local)) {
     g_propagate_error(error, storage_error(local));
-    goto fail;
+    return FALSE;
   }
   return TRUE;
 fail:

@@ -30,36 +30,47 @@ typedef struct {
   size_t len;
 } Raw;
 
-static void raw_start(Raw *r, uint8_t version, uint8_t type) {
+static void
+raw_start(Raw *r, uint8_t version, uint8_t type)
+{
   r->data[0] = version;
   r->data[1] = type;
   r->len = 2;
 }
 
-static void raw_bytes(Raw *r, const void *p, size_t n) {
+static void
+raw_bytes(Raw *r, const void *p, size_t n)
+{
   memcpy(r->data + r->len, p, n);
   r->len += n;
 }
 
-static void raw_tlv_len(Raw *r, uint8_t tag, uint32_t declared, const void *p, size_t n) {
-  uint8_t h[5] = {tag, (uint8_t)(declared >> 24), (uint8_t)(declared >> 16),
-                  (uint8_t)(declared >> 8), (uint8_t)declared};
+static void
+raw_tlv_len(Raw *r, uint8_t tag, uint32_t declared, const void *p, size_t n)
+{
+  uint8_t h[5] = { tag, (uint8_t)(declared >> 24), (uint8_t)(declared >> 16), (uint8_t)(declared >> 8),
+                   (uint8_t)declared };
   raw_bytes(r, h, sizeof h);
   raw_bytes(r, p, n);
 }
 
-static void raw_tlv(Raw *r, uint8_t tag, const void *p, size_t n) {
+static void
+raw_tlv(Raw *r, uint8_t tag, const void *p, size_t n)
+{
   raw_tlv_len(r, tag, (uint32_t)n, p, n);
 }
 
-static int raw_parse(const Raw *r) {
+static int
+raw_parse(const Raw *r)
+{
   CofferControlMessage m;
   return coffer_control_parse(r->data, r->len, &m);
 }
 
 /* Finishes a builder and parses its body back; returns the body pointer. */
-static const uint8_t *finish_and_parse(CofferControlBuilder *b, CofferControlMessage *m,
-                                       size_t *body_len) {
+static const uint8_t *
+finish_and_parse(CofferControlBuilder *b, CofferControlMessage *m, size_t *body_len)
+{
   const uint8_t *frame;
   size_t len;
   assert_int_equal(coffer_control_builder_finish(b, &frame, &len), 0);
@@ -72,19 +83,25 @@ static const uint8_t *finish_and_parse(CofferControlBuilder *b, CofferControlMes
   return frame + 4;
 }
 
-static void assert_bytes(CofferControlBytes b, const char *expected) {
+static void
+assert_bytes(CofferControlBytes b, const char *expected)
+{
   assert_int_equal(b.len, strlen(expected));
   assert_memory_equal(b.data, expected, b.len);
 }
 
-static int64_t now_ms(void) {
+static int64_t
+now_ms(void)
+{
   return coffer_control_now_ms();
 }
 
 /* ---- round trips --------------------------------------------------------- */
 
-static void test_roundtrip_password_requests(void **state) {
-  static const uint8_t types[] = {COFFER_CONTROL_INIT, COFFER_CONTROL_UNLOCK};
+static void
+test_roundtrip_password_requests(void **state)
+{
+  static const uint8_t types[] = { COFFER_CONTROL_INIT, COFFER_CONTROL_UNLOCK };
   for (size_t i = 0; i < 2; i++) {
     CofferControlBuilder b;
     CofferControlMessage m;
@@ -115,8 +132,10 @@ static void test_roundtrip_password_requests(void **state) {
   coffer_control_builder_clear(&b);
 }
 
-static void test_roundtrip_bare_requests(void **state) {
-  static const uint8_t types[] = {COFFER_CONTROL_LOCK, COFFER_CONTROL_STATUS};
+static void
+test_roundtrip_bare_requests(void **state)
+{
+  static const uint8_t types[] = { COFFER_CONTROL_LOCK, COFFER_CONTROL_STATUS };
   for (size_t i = 0; i < 2; i++) {
     CofferControlBuilder b;
     CofferControlMessage m;
@@ -130,7 +149,9 @@ static void test_roundtrip_bare_requests(void **state) {
   }
 }
 
-static void test_roundtrip_status_reply(void **state) {
+static void
+test_roundtrip_status_reply(void **state)
+{
   CofferControlBuilder b;
   CofferControlMessage m;
   size_t len;
@@ -153,12 +174,14 @@ static void test_roundtrip_status_reply(void **state) {
   assert_bytes(m.store_path, "/home/u/.local/share/coffer/vault.db");
   assert_bytes(m.agent_version, "0.1.0");
   /* Big-endian on the wire: find the STORE_BYTES TLV and look. */
-  const uint8_t want[] = {COFFER_FIELD_STORE_BYTES, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8};
+  const uint8_t want[] = { COFFER_FIELD_STORE_BYTES, 0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8 };
   assert_non_null(memmem(body, len, want, sizeof want));
   coffer_control_builder_clear(&b);
 }
 
-static void test_roundtrip_error_reply(void **state) {
+static void
+test_roundtrip_error_reply(void **state)
+{
   CofferControlBuilder b;
   CofferControlMessage m;
   size_t len;
@@ -175,7 +198,9 @@ static void test_roundtrip_error_reply(void **state) {
 }
 
 /* Field order on the wire does not matter. */
-static void test_parse_any_field_order(void **state) {
+static void
+test_parse_any_field_order(void **state)
+{
   Raw r;
   raw_start(&r, 1, COFFER_CONTROL_PASSWD);
   raw_tlv(&r, COFFER_FIELD_NEW_PASSWORD, "new", 3);
@@ -188,9 +213,11 @@ static void test_parse_any_field_order(void **state) {
 
 /* ---- malformations --------------------------------------------------------- */
 
-static void test_parse_rejects_headers(void **state) {
+static void
+test_parse_rejects_headers(void **state)
+{
   CofferControlMessage m;
-  const uint8_t one[] = {1};
+  const uint8_t one[] = { 1 };
   assert_int_equal(coffer_control_parse(one, 0, &m), -EBADMSG);
   assert_int_equal(coffer_control_parse(NULL, 0, &m), -EBADMSG);
   assert_int_equal(coffer_control_parse(one, 1, &m), -EBADMSG);
@@ -201,14 +228,16 @@ static void test_parse_rejects_headers(void **state) {
   raw_start(&r, 0, COFFER_CONTROL_LOCK);
   assert_int_equal(raw_parse(&r), -EPROTONOSUPPORT);
 
-  static const uint8_t unknown_types[] = {0x00, 0x06, 0x7f, 0x82, 0xff};
+  static const uint8_t unknown_types[] = { 0x00, 0x06, 0x7f, 0x82, 0xff };
   for (size_t i = 0; i < sizeof unknown_types; i++) {
     raw_start(&r, 1, unknown_types[i]);
     assert_int_equal(raw_parse(&r), -EBADMSG);
   }
 }
 
-static void test_parse_rejects_bad_tlvs(void **state) {
+static void
+test_parse_rejects_bad_tlvs(void **state)
+{
   Raw r;
   /* TLV header cut short */
   raw_start(&r, 1, COFFER_CONTROL_INIT);
@@ -237,7 +266,7 @@ static void test_parse_rejects_bad_tlvs(void **state) {
   raw_tlv(&r, COFFER_FIELD_PASSWORD, "pw", 2);
   assert_int_equal(raw_parse(&r), -EBADMSG);
   /* unknown tags, including ones past the presence bitmask */
-  static const uint8_t unknown_tags[] = {0x00, 0x05, 0x0f, 0x17, 0x1f, 0x20, 0x80, 0xff};
+  static const uint8_t unknown_tags[] = { 0x00, 0x05, 0x0f, 0x17, 0x1f, 0x20, 0x80, 0xff };
   for (size_t i = 0; i < sizeof unknown_tags; i++) {
     raw_start(&r, 1, COFFER_CONTROL_OK);
     raw_tlv(&r, unknown_tags[i], "x", 1);
@@ -245,7 +274,9 @@ static void test_parse_rejects_bad_tlvs(void **state) {
   }
 }
 
-static void test_parse_rejects_wrong_fields_for_type(void **state) {
+static void
+test_parse_rejects_wrong_fields_for_type(void **state)
+{
   Raw r;
   raw_start(&r, 1, COFFER_CONTROL_INIT); /* missing password */
   assert_int_equal(raw_parse(&r), -EBADMSG);
@@ -279,39 +310,42 @@ static void test_parse_rejects_wrong_fields_for_type(void **state) {
   assert_int_equal(raw_parse(&r), -EBADMSG);
 }
 
-static void test_parse_rejects_bad_values(void **state) {
+static void
+test_parse_rejects_bad_values(void **state)
+{
   Raw r;
   struct {
     uint8_t type, tag;
     const char *value;
     size_t len;
   } cases[] = {
-    {COFFER_CONTROL_INIT, COFFER_FIELD_PASSWORD, "a\0b", 3},
-    {COFFER_CONTROL_OK, COFFER_FIELD_INITIALIZED, "\2", 1},
-    {COFFER_CONTROL_OK, COFFER_FIELD_INITIALIZED, "", 0},
-    {COFFER_CONTROL_OK, COFFER_FIELD_LOCKED, "\0\0", 2},
-    {COFFER_CONTROL_OK, COFFER_FIELD_COLLECTIONS, "\0\0\0\0\0\0\0", 7},
-    {COFFER_CONTROL_OK, COFFER_FIELD_ITEMS, "\0\0\0\0\0\0\0\0\0", 9},
-    {COFFER_CONTROL_OK, COFFER_FIELD_STORE_PATH, "/a\0b", 4},
-    {COFFER_CONTROL_ERROR, COFFER_FIELD_ERROR_CODE, "\0\0\1", 3},
-    {COFFER_CONTROL_ERROR, COFFER_FIELD_ERROR_CODE, "\0\0\0\0\1", 5},
+    { COFFER_CONTROL_INIT, COFFER_FIELD_PASSWORD, "a\0b", 3 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_INITIALIZED, "\2", 1 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_INITIALIZED, "", 0 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_LOCKED, "\0\0", 2 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_COLLECTIONS, "\0\0\0\0\0\0\0", 7 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_ITEMS, "\0\0\0\0\0\0\0\0\0", 9 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_STORE_PATH, "/a\0b", 4 },
+    { COFFER_CONTROL_ERROR, COFFER_FIELD_ERROR_CODE, "\0\0\1", 3 },
+    { COFFER_CONTROL_ERROR, COFFER_FIELD_ERROR_CODE, "\0\0\0\0\1", 5 },
     /* UTF-8: overlong, surrogate, above U+10FFFF, truncated, stray
      * continuation, 5-byte lead, embedded NUL */
-    {COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xc0\x80", 2},
-    {COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xe0\x80\xaf", 3},
-    {COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xed\xa0\x80", 3},
-    {COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xf4\x90\x80\x80", 4},
-    {COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "ok\xe2\x82", 4},
-    {COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\x80", 1},
-    {COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xf8\x88\x80\x80\x80", 5},
-    {COFFER_CONTROL_OK, COFFER_FIELD_AGENT_VERSION, "1\0", 2},
+    { COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xc0\x80", 2 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xe0\x80\xaf", 3 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xed\xa0\x80", 3 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xf4\x90\x80\x80", 4 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "ok\xe2\x82", 4 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\x80", 1 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_MESSAGE, "\xf8\x88\x80\x80\x80", 5 },
+    { COFFER_CONTROL_OK, COFFER_FIELD_AGENT_VERSION, "1\0", 2 },
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     raw_start(&r, 1, cases[i].type);
     if (cases[i].type == COFFER_CONTROL_ERROR && cases[i].tag != COFFER_FIELD_ERROR_CODE)
       raw_tlv(&r, COFFER_FIELD_ERROR_CODE, "\0\0\0\1", 4);
     raw_tlv(&r, cases[i].tag, cases[i].value, cases[i].len);
-    if (raw_parse(&r) != -EBADMSG) fail_msg("case %zu was accepted", i);
+    if (raw_parse(&r) != -EBADMSG)
+      fail_msg("case %zu was accepted", i);
   }
   /* and the good neighbours of those cases pass */
   raw_start(&r, 1, COFFER_CONTROL_OK);
@@ -322,7 +356,9 @@ static void test_parse_rejects_bad_values(void **state) {
 
 /* Every proper prefix of a valid message, and every one-byte extension of
  * it, is rejected. */
-static void test_parse_rejects_every_truncation(void **state) {
+static void
+test_parse_rejects_every_truncation(void **state)
+{
   Raw r;
   raw_start(&r, 1, COFFER_CONTROL_PASSWD);
   raw_tlv(&r, COFFER_FIELD_PASSWORD, "old password", 12);
@@ -330,15 +366,19 @@ static void test_parse_rejects_every_truncation(void **state) {
   CofferControlMessage m;
   assert_int_equal(coffer_control_parse(r.data, r.len, &m), 0);
   for (size_t n = 0; n < r.len; n++)
-    if (coffer_control_parse(r.data, n, &m) == 0) fail_msg("prefix of %zu bytes accepted", n);
+    if (coffer_control_parse(r.data, n, &m) == 0)
+      fail_msg("prefix of %zu bytes accepted", n);
   for (int b = 0; b < 256; b++) {
     r.data[r.len] = (uint8_t)b;
-    if (coffer_control_parse(r.data, r.len + 1, &m) == 0) fail_msg("extension %d accepted", b);
+    if (coffer_control_parse(r.data, r.len + 1, &m) == 0)
+      fail_msg("extension %d accepted", b);
   }
 }
 
 /* A failed parse leaves nothing behind in the output. */
-static void test_parse_failure_clears_output(void **state) {
+static void
+test_parse_failure_clears_output(void **state)
+{
   Raw r;
   raw_start(&r, 1, COFFER_CONTROL_INIT);
   raw_tlv(&r, COFFER_FIELD_PASSWORD, "secret", 6);
@@ -352,7 +392,9 @@ static void test_parse_failure_clears_output(void **state) {
 
 /* ---- size limits ----------------------------------------------------------- */
 
-static void test_size_limits(void **state) {
+static void
+test_size_limits(void **state)
+{
   static Raw r;
   const size_t fill = COFFER_CONTROL_MAX_BODY - 2 - 5;
   raw_start(&r, 1, COFFER_CONTROL_OK);
@@ -388,19 +430,26 @@ static void test_size_limits(void **state) {
   struct {
     uint32_t n;
     int want;
-  } headers[] = {{0, -EBADMSG}, {1, -EBADMSG}, {2, 0}, {COFFER_CONTROL_MAX_BODY, 0},
-                 {COFFER_CONTROL_MAX_BODY + 1, -EMSGSIZE}, {0xffffffffu, -EMSGSIZE}};
+  } headers[] = { { 0, -EBADMSG },
+                  { 1, -EBADMSG },
+                  { 2, 0 },
+                  { COFFER_CONTROL_MAX_BODY, 0 },
+                  { COFFER_CONTROL_MAX_BODY + 1, -EMSGSIZE },
+                  { 0xffffffffu, -EMSGSIZE } };
   for (size_t i = 0; i < sizeof headers / sizeof headers[0]; i++) {
     uint32_t n = headers[i].n;
-    uint8_t h[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
+    uint8_t h[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
     size_t got = 12345;
     assert_int_equal(coffer_control_frame_body_length(h, &got), headers[i].want);
-    if (headers[i].want == 0) assert_int_equal(got, n);
+    if (headers[i].want == 0)
+      assert_int_equal(got, n);
   }
 }
 
 /* The builder refuses to emit what the parser would reject. */
-static void test_builder_validates(void **state) {
+static void
+test_builder_validates(void **state)
+{
   CofferControlBuilder b;
   const uint8_t *frame;
   size_t len;
@@ -420,14 +469,17 @@ static void test_builder_validates(void **state) {
 
 /* ---- frame I/O ------------------------------------------------------------- */
 
-static pid_t fork_writer(int fd, const uint8_t *data, size_t len, size_t stop_at, size_t chunk) {
+static pid_t
+fork_writer(int fd, const uint8_t *data, size_t len, size_t stop_at, size_t chunk)
+{
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     for (size_t off = 0; off < stop_at; off += chunk) {
       size_t n = stop_at - off < chunk ? stop_at - off : chunk;
-      if (write(fd, data + off, n) != (ssize_t)n) _exit(1);
-      struct timespec ts = {0, 1000000};
+      if (write(fd, data + off, n) != (ssize_t)n)
+        _exit(1);
+      struct timespec ts = { 0, 1000000 };
       nanosleep(&ts, NULL);
     }
     _exit(0);
@@ -436,12 +488,16 @@ static pid_t fork_writer(int fd, const uint8_t *data, size_t len, size_t stop_at
   return pid;
 }
 
-static void wait_child(pid_t pid) {
+static void
+wait_child(pid_t pid)
+{
   int status;
   assert_int_equal(waitpid(pid, &status, 0), pid);
 }
 
-static void test_read_frame_partial_writes(void **state) {
+static void
+test_read_frame_partial_writes(void **state)
+{
   CofferControlBuilder b;
   const uint8_t *frame;
   size_t len;
@@ -469,18 +525,19 @@ static void test_read_frame_partial_writes(void **state) {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
   pid = fork_writer(sv[1], frame, len, len - 3, 4);
   close(sv[1]);
-  assert_int_equal(coffer_control_read_frame(sv[0], &body, &body_len, now_ms() + 5000),
-                   -ECONNRESET);
+  assert_int_equal(coffer_control_read_frame(sv[0], &body, &body_len, now_ms() + 5000), -ECONNRESET);
   assert_null(body);
   wait_child(pid);
   close(sv[0]);
   coffer_control_builder_clear(&b);
 }
 
-static void test_read_frame_rejects_oversize_header(void **state) {
+static void
+test_read_frame_rejects_oversize_header(void **state)
+{
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
-  const uint8_t header[4] = {0x00, 0x01, 0x00, 0x01}; /* 64 KiB + 1 */
+  const uint8_t header[4] = { 0x00, 0x01, 0x00, 0x01 }; /* 64 KiB + 1 */
   assert_int_equal(write(sv[1], header, 4), 4);
   uint8_t *body;
   size_t body_len;
@@ -489,7 +546,9 @@ static void test_read_frame_rejects_oversize_header(void **state) {
   close(sv[1]);
 }
 
-static void test_read_frame_times_out(void **state) {
+static void
+test_read_frame_times_out(void **state)
+{
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
   assert_int_equal(write(sv[1], "\0\0\0", 3), 3); /* a header that never completes */
@@ -505,7 +564,9 @@ static void test_read_frame_times_out(void **state) {
 
 /* ---- socket path ----------------------------------------------------------- */
 
-static void test_socket_path(void **state) {
+static void
+test_socket_path(void **state)
+{
   char buf[256];
   assert_int_equal(coffer_control_socket_path_for(buf, sizeof buf, "/run/user/1000", 1000), 0);
   assert_string_equal(buf, "/run/user/1000/coffer/control");
@@ -525,53 +586,70 @@ static void test_socket_path(void **state) {
   setenv("XDG_RUNTIME_DIR", "/tmp/rt-test", 1);
   assert_int_equal(coffer_control_socket_path(buf, sizeof buf), 0);
   assert_string_equal(buf, "/tmp/rt-test/coffer/control");
-  if (saved) setenv("XDG_RUNTIME_DIR", saved, 1); else unsetenv("XDG_RUNTIME_DIR");
+  if (saved)
+    setenv("XDG_RUNTIME_DIR", saved, 1);
+  else
+    unsetenv("XDG_RUNTIME_DIR");
   free(saved);
 }
 
 /* ---- client socket checks -------------------------------------------------- */
 
 typedef struct {
-  char root[64];      /* mkdtemp */
-  char dir[128];      /* root/coffer, 0700 */
-  char path[160];     /* root/coffer/control */
+  char root[64];  /* mkdtemp */
+  char dir[128];  /* root/coffer, 0700 */
+  char path[160]; /* root/coffer/control */
   int listen_fd;
 } Fixture;
 
-static int bind_listen(const char *path, bool do_listen) {
+static int
+bind_listen(const char *path, bool do_listen)
+{
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  struct sockaddr_un sun = { .sun_family = AF_UNIX };
   strcpy(sun.sun_path, path);
-  if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) return -1;
-  if (do_listen && listen(fd, 8) < 0) return -1;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0)
+    return -1;
+  if (do_listen && listen(fd, 8) < 0)
+    return -1;
   return fd;
 }
 
-static int fixture_setup(void **state) {
+static int
+fixture_setup(void **state)
+{
   Fixture *f = calloc(1, sizeof *f);
   strcpy(f->root, "/tmp/test-control-XXXXXX");
-  if (mkdtemp(f->root) == NULL) return -1;
+  if (mkdtemp(f->root) == NULL)
+    return -1;
   snprintf(f->dir, sizeof f->dir, "%s/coffer", f->root);
   snprintf(f->path, sizeof f->path, "%s/control", f->dir);
-  if (mkdir(f->dir, 0700) < 0 || chmod(f->dir, 0700) < 0) return -1;
+  if (mkdir(f->dir, 0700) < 0 || chmod(f->dir, 0700) < 0)
+    return -1;
   f->listen_fd = bind_listen(f->path, true);
-  if (f->listen_fd < 0) return -1;
+  if (f->listen_fd < 0)
+    return -1;
   *state = f;
   return 0;
 }
 
-static int fixture_teardown(void **state) {
+static int
+fixture_teardown(void **state)
+{
   Fixture *f = *state;
   char cmd[128];
   close(f->listen_fd);
   /* everything in it was made by this test; the name comes from mkdtemp */
   snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", f->root);
-  if (system(cmd) != 0) return -1;
+  if (system(cmd) != 0)
+    return -1;
   free(f);
   return 0;
 }
 
-static void test_connect_ok(void **state) {
+static void
+test_connect_ok(void **state)
+{
   Fixture *f = *state;
   int fd = coffer_control_connect(f->path, getuid(), 1000);
   assert_true(fd >= 0);
@@ -579,9 +657,11 @@ static void test_connect_ok(void **state) {
   close(fd);
 }
 
-static void test_connect_refuses_open_directory(void **state) {
+static void
+test_connect_refuses_open_directory(void **state)
+{
   Fixture *f = *state;
-  static const mode_t modes[] = {0755, 0711, 0770, 0701, 01700, 0500};
+  static const mode_t modes[] = { 0755, 0711, 0770, 0701, 01700, 0500 };
   for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
     assert_int_equal(chmod(f->dir, modes[i]), 0);
     assert_int_equal(coffer_control_connect(f->path, getuid(), 1000), -EPERM);
@@ -589,13 +669,17 @@ static void test_connect_refuses_open_directory(void **state) {
   assert_int_equal(chmod(f->dir, 0700), 0);
 }
 
-static void test_connect_refuses_wrong_owner(void **state) {
+static void
+test_connect_refuses_wrong_owner(void **state)
+{
   Fixture *f = *state;
   /* everything is ours, so another expected uid must be refused */
   assert_int_equal(coffer_control_connect(f->path, getuid() + 1, 1000), -EPERM);
 }
 
-static void test_connect_refuses_symlinked_socket(void **state) {
+static void
+test_connect_refuses_symlinked_socket(void **state)
+{
   Fixture *f = *state;
   char dir2[192], link[224];
   snprintf(dir2, sizeof dir2, "%s/other", f->root);
@@ -605,7 +689,9 @@ static void test_connect_refuses_symlinked_socket(void **state) {
   assert_int_equal(coffer_control_connect(link, getuid(), 1000), -ELOOP);
 }
 
-static void test_connect_refuses_symlinked_directory(void **state) {
+static void
+test_connect_refuses_symlinked_directory(void **state)
+{
   Fixture *f = *state;
   char linkdir[192], path[224];
   snprintf(linkdir, sizeof linkdir, "%s/linked", f->root);
@@ -615,7 +701,9 @@ static void test_connect_refuses_symlinked_directory(void **state) {
   assert_true(r == -ELOOP || r == -ENOTDIR);
 }
 
-static void test_connect_refuses_regular_file(void **state) {
+static void
+test_connect_refuses_regular_file(void **state)
+{
   Fixture *f = *state;
   char path[192];
   snprintf(path, sizeof path, "%s/file", f->dir);
@@ -627,7 +715,9 @@ static void test_connect_refuses_regular_file(void **state) {
   assert_int_equal(coffer_control_connect(path, getuid(), 1000), -ENOENT);
 }
 
-static void test_connect_nobody_listening(void **state) {
+static void
+test_connect_nobody_listening(void **state)
+{
   Fixture *f = *state;
   char path[192];
   snprintf(path, sizeof path, "%s/stale", f->dir);
@@ -639,9 +729,12 @@ static void test_connect_nobody_listening(void **state) {
 
 /* The listener's uid is what SO_PEERCRED reports: a listener that changed
  * uid before listen() looks like another user's agent.  Needs root. */
-static void test_connect_refuses_foreign_peer(void **state) {
+static void
+test_connect_refuses_foreign_peer(void **state)
+{
   Fixture *f = *state;
-  if (getuid() != 0) skip();
+  if (getuid() != 0)
+    skip();
   char path[192];
   snprintf(path, sizeof path, "%s/foreign", f->dir);
   int fd = bind_listen(path, false);
@@ -651,7 +744,8 @@ static void test_connect_refuses_foreign_peer(void **state) {
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    if (setgid(65534) < 0 || setuid(65534) < 0 || listen(fd, 4) < 0) _exit(1);
+    if (setgid(65534) < 0 || setuid(65534) < 0 || listen(fd, 4) < 0)
+      _exit(1);
     (void)!write(ready[1], "r", 1);
     pause();
     _exit(0);
@@ -668,7 +762,9 @@ static void test_connect_refuses_foreign_peer(void **state) {
 
 /* A server that accepts and reads but never answers: the call gives up
  * within its timeout. */
-static void test_call_times_out(void **state) {
+static void
+test_call_times_out(void **state)
+{
   Fixture *f = *state;
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -701,7 +797,9 @@ static void test_call_times_out(void **state) {
 
 /* A full exchange against a minimal server; a reply that is a request type
  * is refused. */
-static void test_call_round_trip(void **state) {
+static void
+test_call_round_trip(void **state)
+{
   Fixture *f = *state;
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -711,15 +809,19 @@ static void test_call_round_trip(void **state) {
       uint8_t *body;
       size_t len;
       CofferControlMessage m;
-      if (c < 0 || coffer_control_read_frame(c, &body, &len, now_ms() + 5000) < 0) _exit(1);
-      if (coffer_control_parse(body, len, &m) < 0 || m.type != COFFER_CONTROL_UNLOCK) _exit(2);
-      if (m.password.len != 2 || memcmp(m.password.data, "pw", 2) != 0) _exit(3);
+      if (c < 0 || coffer_control_read_frame(c, &body, &len, now_ms() + 5000) < 0)
+        _exit(1);
+      if (coffer_control_parse(body, len, &m) < 0 || m.type != COFFER_CONTROL_UNLOCK)
+        _exit(2);
+      if (m.password.len != 2 || memcmp(m.password.data, "pw", 2) != 0)
+        _exit(3);
       coffer_control_body_free(body, len);
       CofferControlBuilder b;
       const uint8_t *frame;
       size_t flen;
       coffer_control_builder_init(&b, i == 0 ? COFFER_CONTROL_ERROR : COFFER_CONTROL_LOCK);
-      if (i == 0) coffer_control_builder_add_u32(&b, COFFER_FIELD_ERROR_CODE, COFFER_CONTROL_ERR_BAD_PASSWORD);
+      if (i == 0)
+        coffer_control_builder_add_u32(&b, COFFER_FIELD_ERROR_CODE, COFFER_CONTROL_ERR_BAD_PASSWORD);
       if (coffer_control_builder_finish(&b, &frame, &flen) < 0 ||
           coffer_control_write_all(c, frame, flen, now_ms() + 5000) < 0)
         _exit(4);
@@ -754,7 +856,9 @@ static void test_call_round_trip(void **state) {
   assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-int main(void) {
+int
+main(void)
+{
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip_password_requests),
     cmocka_unit_test(test_roundtrip_bare_requests),

@@ -109,6 +109,11 @@ external_unlock_async(CofferPrompter *self, CofferVault *vault, const char *wind
 
   wait->vault = g_object_ref(vault);
   g_task_set_task_data(task, wait, (GDestroyNotify)wait_free);
+  if (g_cancellable_is_cancelled(cancellable)) {
+    g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the prompt was dismissed");
+    g_object_unref(task);
+    return;
+  }
   if (!coffer_vault_is_locked(vault)) {
     g_task_return_boolean(task, TRUE);
     g_object_unref(task);

@@ -70,7 +70,7 @@ static void
 prompt_complete(CofferPrompt *prompt, gboolean dismissed, GVariant *result)
 {
   CofferService *service = prompt->service;
-  g_autoptr(GVariant) owned = g_variant_ref_sink(result ? result : g_variant_ref(prompt->empty_result));
+  g_autoptr(GVariant) owned = result ? g_variant_ref_sink(result) : g_variant_ref(prompt->empty_result);
 
   if (service == NULL)
     return;

@@ -368,12 +368,13 @@ store_record(CofferVault *vault, const RecordWrite *write, GError **error)
       (old != NULL && !coffer_store_add_history(vault->store, write->id, old->envelope, &local)) ||
       !coffer_store_put_record(vault->store, &record, &local) ||
       (write->kind == COFFER_RECORD_ITEM &&
-       !coffer_store_set_lookup(vault->store, write->id, hashes, n_hashes, &local)) ||
-      !coffer_store_commit(vault->store, &local)) {
+       !coffer_store_set_lookup(vault->store, write->id, hashes, n_hashes, &local))) {
     coffer_store_rollback(vault->store);
     goto fail;
   }
-  return TRUE;
+  /* A failed commit has already rolled back. */
+  if (coffer_store_commit(vault->store, &local))
+    return TRUE;
 fail:
   g_propagate_error(error, store_error(local));
   return FALSE;
@@ -614,7 +615,7 @@ tombstone_collection(CofferVault *vault, CofferCollection *collection, GError **
     goto fail;
   if (!coffer_store_commit(vault->store, &local)) {
     g_propagate_error(error, store_error(local));
-    goto fail;
+    return FALSE;
   }
   return TRUE;
 fail:

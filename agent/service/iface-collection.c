@@ -89,7 +89,7 @@ collection_create_item(CofferService *service, CofferCollection *collection, GVa
 
   g_variant_get(parameters, "(@a{sv}@(oayays)b)", &properties, &secret, &replace);
   if (coffer_collection_is_locked(collection)) {
-    g_dbus_method_invocation_return_dbus_error(invocation, SECRET_ERROR_IS_LOCKED, "the collection is locked");
+    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED, "the collection is locked");
     return;
   }
   if (!item_properties(properties, &label, &attributes, &error) ||
@@ -174,7 +174,7 @@ collection_get_property(GDBusConnection *connection, const char *sender, const c
   GVariant *value;
 
   if (collection == NULL) {
-    g_dbus_error_set_dbus_error(error, SECRET_ERROR_NO_SUCH_OBJECT, "no such collection", NULL);
+    g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SUCH_OBJECT, "no such collection");
     return NULL;
   }
   value = coffer_collection_property(service, collection, name);
@@ -192,13 +192,13 @@ collection_set_property(GDBusConnection *connection, const char *sender, const c
   g_autoptr(GError) local = NULL;
 
   if (collection == NULL) {
-    g_dbus_error_set_dbus_error(error, SECRET_ERROR_NO_SUCH_OBJECT, "no such collection", NULL);
+    g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SUCH_OBJECT, "no such collection");
     return FALSE;
   }
   /* GDBus has checked that Label exists, is writable and is a string. */
   if (!coffer_vault_set_collection_label(service->vault, collection, g_variant_get_string(value, NULL), &local)) {
     if (g_error_matches(local, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_LOCKED))
-      g_dbus_error_set_dbus_error(error, SECRET_ERROR_IS_LOCKED, local->message, NULL);
+      g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED, local->message);
     else
       g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_FAILED, "%s", local->message);
     return FALSE;

@@ -59,7 +59,7 @@ item_set_secret(CofferService *service, CofferItem *item, GVariant *parameters, 
   gboolean ok;
 
   if (coffer_item_is_locked(item)) {
-    g_dbus_method_invocation_return_dbus_error(invocation, SECRET_ERROR_IS_LOCKED, "the item is locked");
+    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED, "the item is locked");
     return;
   }
   if (!coffer_session_decode_secret(service, secret, g_dbus_method_invocation_get_sender(invocation), &plain,
@@ -156,12 +156,12 @@ item_get_property(GDBusConnection *connection, const char *sender, const char *p
   GVariant *value;
 
   if (item == NULL) {
-    g_dbus_error_set_dbus_error(error, SECRET_ERROR_NO_SUCH_OBJECT, "no such item", NULL);
+    g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SUCH_OBJECT, "no such item");
     return NULL;
   }
   value = coffer_item_property(service, item, name);
   if (value == NULL)
-    g_dbus_error_set_dbus_error(error, SECRET_ERROR_IS_LOCKED, "the item is locked", NULL);
+    g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED, "the item is locked");
   return value;
 }
 
@@ -198,13 +198,13 @@ item_set_property(GDBusConnection *connection, const char *sender, const char *p
   g_autoptr(GError) local = NULL;
 
   if (item == NULL) {
-    g_dbus_error_set_dbus_error(error, SECRET_ERROR_NO_SUCH_OBJECT, "no such item", NULL);
+    g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SUCH_OBJECT, "no such item");
     return FALSE;
   }
   if (set_item_property(service, item, name, value, &local))
     return TRUE;
   if (g_error_matches(local, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_LOCKED))
-    g_dbus_error_set_dbus_error(error, SECRET_ERROR_IS_LOCKED, local->message, NULL);
+    g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED, local->message);
   else if (g_error_matches(local, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_INVALID))
     g_set_error(error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, "%s", local->message);
   else

@@ -63,8 +63,11 @@ create_collection_now(CofferService *service, gpointer data, GError **error)
     collection = coffer_vault_create_collection(service->vault, request->label, error);
     if (collection == NULL)
       return NULL;
-    if (request->alias[0] != '\0' && !coffer_vault_set_alias(service->vault, request->alias, collection, error))
-      return NULL;
+    if (request->alias[0] != '\0') {
+      if (!coffer_vault_set_alias(service->vault, request->alias, collection, error))
+        return NULL;
+      coffer_service_sync_registrations(service);
+    }
   }
   path = coffer_collection_path(collection);
   return g_variant_new_object_path(path);
@@ -220,9 +223,16 @@ get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation 
   for (guint i = 0; items[i] != NULL; i++) {
     CofferItem *item = coffer_service_lookup_item(service, items[i], NULL);
     GVariant *secret;
-    /* Locked and unknown items are left out, as the spec's callers expect. */
-    if (item == NULL || coffer_item_is_locked(item))
+    /* Unknown items are left out; a locked one fails the call, so the
+     * caller knows to unlock rather than think the secret is missing. */
+    if (item == NULL)
       continue;
+    if (coffer_item_is_locked(item)) {
+      g_variant_builder_clear(&builder);
+      g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED,
+                                                    "the item is locked");
+      return;
+    }
     secret = coffer_session_encode_secret(service, session, item, &error);
     if (secret == NULL) {
       g_variant_builder_clear(&builder);

@@ -106,7 +106,7 @@ prompt_prompt(CofferService *service, CofferPrompt *prompt, GVariant *parameters
   const char *window_id;
 
   if (prompt->started) {
-    g_dbus_method_invocation_return_dbus_error(invocation, SECRET_ERROR_ALREADY_EXISTS,
+    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_ALREADY_EXISTS,
                                                "the prompt is already running");
     return;
   }
@@ -134,7 +134,7 @@ prompt_method(GDBusConnection *connection, const char *sender, const char *path,
   CofferPrompt *prompt = g_hash_table_lookup(service->prompts, path);
 
   if (prompt == NULL) {
-    g_dbus_method_invocation_return_dbus_error(invocation, SECRET_ERROR_NO_SUCH_OBJECT, "no such prompt");
+    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SUCH_OBJECT, "no such prompt");
     return;
   }
   if (g_strcmp0(prompt->owner, sender) != 0) {

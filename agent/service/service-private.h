@@ -24,6 +24,16 @@
 #define DBUS_ERROR_ACCESS_DENIED "org.freedesktop.DBus.Error.AccessDenied"
 #define DBUS_ERROR_FAILED "org.freedesktop.DBus.Error.Failed"
 
+/* The Secret Service's own errors, as a GError domain mapped to their names. */
+#define COFFER_SECRET_ERROR (coffer_secret_error_quark())
+GQuark coffer_secret_error_quark(void);
+typedef enum {
+  COFFER_SECRET_ERROR_IS_LOCKED,
+  COFFER_SECRET_ERROR_NO_SESSION,
+  COFFER_SECRET_ERROR_NO_SUCH_OBJECT,
+  COFFER_SECRET_ERROR_ALREADY_EXISTS,
+} CofferSecretError;
+
 typedef struct CofferSession CofferSession;
 typedef struct CofferPrompt CofferPrompt;
 

@@ -79,36 +79,51 @@ coffer_service_lookup_item(CofferService *service, const char *path, GError **er
 
 /* ---- errors ------------------------------------------------------------------ */
 
+static const GDBusErrorEntry secret_errors[] = {
+  { COFFER_SECRET_ERROR_IS_LOCKED, SECRET_ERROR_IS_LOCKED },
+  { COFFER_SECRET_ERROR_NO_SESSION, SECRET_ERROR_NO_SESSION },
+  { COFFER_SECRET_ERROR_NO_SUCH_OBJECT, SECRET_ERROR_NO_SUCH_OBJECT },
+  { COFFER_SECRET_ERROR_ALREADY_EXISTS, SECRET_ERROR_ALREADY_EXISTS },
+};
+
+/* Registered with GDBus so a GError of this domain reaches the caller under
+ * its spec name from every path (method replies and property handlers). */
+GQuark
+coffer_secret_error_quark(void)
+{
+  static gsize quark = 0;
+
+  g_dbus_error_register_error_domain("coffer-secret-error-quark", &quark, secret_errors,
+                                     G_N_ELEMENTS(secret_errors));
+  return (GQuark)quark;
+}
+
 void
 coffer_return_error(GDBusMethodInvocation *invocation, const GError *error)
 {
   const char *name = DBUS_ERROR_FAILED;
 
-  if (error->domain == COFFER_VAULT_ERROR) {
-    switch ((CofferVaultError)error->code) {
-    case COFFER_VAULT_ERROR_LOCKED:
-    case COFFER_VAULT_ERROR_NOT_INITIALIZED:
-      name = SECRET_ERROR_IS_LOCKED;
-      break;
-    case COFFER_VAULT_ERROR_NOT_FOUND:
-      name = SECRET_ERROR_NO_SUCH_OBJECT;
-      break;
-    case COFFER_VAULT_ERROR_INVALID:
-      name = DBUS_ERROR_INVALID_ARGS;
-      break;
-    case COFFER_VAULT_ERROR_ALREADY_INITIALIZED:
-      name = SECRET_ERROR_ALREADY_EXISTS;
-      break;
-    default:
-      break;
-    }
-  } else if (error->domain == G_DBUS_ERROR) {
+  /* GDBus knows G_DBUS_ERROR and our registered COFFER_SECRET_ERROR. */
+  if (error->domain != COFFER_VAULT_ERROR) {
     g_dbus_method_invocation_return_gerror(invocation, error);
     return;
-  } else if (g_dbus_error_is_remote_error(error)) {
-    g_autofree char *remote = g_dbus_error_get_remote_error(error);
-    g_dbus_method_invocation_return_dbus_error(invocation, remote, error->message);
-    return;
+  }
+  switch ((CofferVaultError)error->code) {
+  case COFFER_VAULT_ERROR_LOCKED:
+  case COFFER_VAULT_ERROR_NOT_INITIALIZED:
+    name = SECRET_ERROR_IS_LOCKED;
+    break;
+  case COFFER_VAULT_ERROR_NOT_FOUND:
+    name = SECRET_ERROR_NO_SUCH_OBJECT;
+    break;
+  case COFFER_VAULT_ERROR_INVALID:
+    name = DBUS_ERROR_INVALID_ARGS;
+    break;
+  case COFFER_VAULT_ERROR_ALREADY_INITIALIZED:
+    name = SECRET_ERROR_ALREADY_EXISTS;
+    break;
+  default:
+    break;
   }
   g_dbus_method_invocation_return_dbus_error(invocation, name, error->message);
 }
@@ -247,6 +262,13 @@ subtree_enumerate(GDBusConnection *connection, const char *sender, const char *c
     children = coffer_vault_list_collections(service->vault);
     for (guint i = 0; i < children->len; i++)
       g_ptr_array_add(names, g_strdup(coffer_collection_get_name(children->pdata[i])));
+  } else if (g_strcmp0(container, SECRET_SESSION_PREFIX) == 0 || g_strcmp0(container, SECRET_PROMPT_PREFIX) == 0) {
+    GHashTable *table = g_strcmp0(container, SECRET_SESSION_PREFIX) == 0 ? service->sessions : service->prompts;
+    GHashTableIter iter;
+    const char *path;
+    g_hash_table_iter_init(&iter, table);
+    while (g_hash_table_iter_next(&iter, (gpointer *)&path, NULL))
+      g_ptr_array_add(names, g_path_get_basename(path));
   } else if (g_str_has_prefix(container, SECRET_COLLECTION_PREFIX "/")) {
     CofferCollection *collection = coffer_service_lookup_collection(service, container, NULL);
     children = collection ? coffer_collection_list_items(collection) : g_ptr_array_new();
@@ -257,11 +279,25 @@ subtree_enumerate(GDBusConnection *connection, const char *sender, const char *c
   return (char **)g_ptr_array_steal(names, NULL);
 }
 
+/* GDBus passes the container path to dispatch but, depending on the call,
+ * the container or the node's full path to introspect: accept both. */
+static char *
+container_of(CofferService *service, const char *path, const char *node)
+{
+  gsize len = strlen(path), node_len = node ? strlen(node) : 0;
+
+  if (node == NULL || g_hash_table_contains(service->registrations, path) || len <= node_len + 1 ||
+      strcmp(path + len - node_len, node) != 0 || path[len - node_len - 1] != '/')
+    return g_strdup(path);
+  return g_strndup(path, len - node_len - 1);
+}
+
 static GDBusInterfaceInfo **
-subtree_introspect(GDBusConnection *connection, const char *sender, const char *container, const char *node,
+subtree_introspect(GDBusConnection *connection, const char *sender, const char *path, const char *node,
                    gpointer user_data)
 {
   CofferService *service = user_data;
+  g_autofree char *container = container_of(service, path, node);
   const char *iface = node_interface(node_kind(container, node));
   GPtrArray *infos = g_ptr_array_new();
 
@@ -312,6 +348,7 @@ coffer_service_sync_registrations(CofferService *service)
   static const char *const fixed[] = { SECRET_PATH, SECRET_COLLECTION_PREFIX, SECRET_ALIAS_PREFIX,
                                        SECRET_SESSION_PREFIX, SECRET_PROMPT_PREFIX };
   static const char *const aliases[] = { "default", "session", "login" };
+  g_autoptr(GPtrArray) set_aliases = coffer_vault_list_aliases(service->vault);
   GHashTableIter iter;
   gpointer path, id;
 
@@ -323,6 +360,8 @@ coffer_service_sync_registrations(CofferService *service)
    * into /aliases/default/... once the alias appears without us racing it. */
   for (guint i = 0; i < G_N_ELEMENTS(aliases); i++)
     g_hash_table_add(wanted, g_strconcat(SECRET_ALIAS_PREFIX "/", aliases[i], NULL));
+  for (guint i = 0; i < set_aliases->len; i++)
+    g_hash_table_add(wanted, g_strconcat(SECRET_ALIAS_PREFIX "/", (char *)set_aliases->pdata[i], NULL));
   g_hash_table_iter_init(&iter, service->registrations);
   while (g_hash_table_iter_next(&iter, &path, &id))
     if (!g_hash_table_contains(wanted, path)) {

@@ -41,7 +41,7 @@ coffer_session_lookup(CofferService *service, const char *path, const char *send
   CofferSession *session = g_hash_table_lookup(service->sessions, path);
 
   if (session == NULL || g_strcmp0(session->owner, sender) != 0) {
-    g_dbus_error_set_dbus_error(error, SECRET_ERROR_NO_SESSION, "no such session", NULL);
+    g_set_error_literal(error, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SESSION, "no such session");
     return NULL;
   }
   return session;

@@ -520,6 +520,19 @@ coffer_vault_resolve_alias(CofferVault *vault, const char *alias)
   return name ? g_hash_table_lookup(vault->collections, name) : NULL;
 }
 
+GPtrArray *
+coffer_vault_list_aliases(CofferVault *vault)
+{
+  GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+  GHashTableIter iter;
+  gpointer alias;
+
+  g_hash_table_iter_init(&iter, vault->aliases);
+  while (g_hash_table_iter_next(&iter, &alias, NULL))
+    g_ptr_array_add(names, g_strdup(alias));
+  return names;
+}
+
 gboolean
 coffer_vault_save_aliases(CofferVault *vault, GError **error)
 {

@@ -49,8 +49,9 @@ coffer_vault_finalize(GObject *object)
 {
   CofferVault *vault = COFFER_VAULT(object);
 
-  g_hash_table_unref(vault->items);
+  /* Collections own the items that vault->items indexes: drop them first. */
   g_hash_table_unref(vault->collections);
+  g_hash_table_unref(vault->items);
   g_hash_table_unref(vault->aliases);
   sodium_free(vault->vk);
   sodium_free(vault->lk);

@@ -95,6 +95,8 @@ GPtrArray *coffer_vault_list_collections(CofferVault *vault);
 CofferCollection *coffer_vault_find_collection(CofferVault *vault, const char *name);
 /* NULL when the alias is not set. */
 CofferCollection *coffer_vault_resolve_alias(CofferVault *vault, const char *alias);
+/* Names of the aliases that are set (strings owned by the array). */
+GPtrArray *coffer_vault_list_aliases(CofferVault *vault);
 /* collection NULL removes the alias. */
 gboolean coffer_vault_set_alias(CofferVault *vault, const char *alias, CofferCollection *collection,
                                 GError **error);

@@ -214,33 +214,48 @@ handle_lock(CofferVault *vault)
   return reply_ok();
 }
 
+static void finish_request(Conn *c, GBytes *reply);
+
+static void
+on_kdf_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Conn *c = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = coffer_vault_kdf_finish(COFFER_VAULT(source), result, &error);
+
+  if (!ok)
+    g_debug("control: request failed: %s", error->message);
+  finish_request(c, reply_from_result(ok, error));
+}
+
 /* INIT, UNLOCK and PASSWD.  The caller has already wiped the body the
- * secrets were copied from. */
+ * secrets were copied from, and wipes pw/new_pw when this returns (the vault
+ * keeps its own copies).  UNLOCK and PASSWD derive keys in a worker thread:
+ * they return NULL and reply later. */
 static GBytes *
-handle_password_request(CofferVault *vault, guint8 type, const Secret *pw, const Secret *new_pw)
+handle_password_request(Conn *c, guint8 type, const Secret *pw, const Secret *new_pw)
 {
   g_autoptr(GError) error = NULL;
-  gboolean ok = FALSE;
+  gboolean ok;
+
   switch (type) {
   case COFFER_CONTROL_INIT:
-    ok = coffer_vault_initialize(vault, pw->data, pw->len, &error);
-    break;
+    ok = coffer_vault_initialize(c->vault, pw->data, pw->len, &error);
+    return reply_from_result(ok, error);
   case COFFER_CONTROL_UNLOCK:
-    ok = coffer_vault_unlock(vault, pw->data, pw->len, &error);
-    break;
+    coffer_vault_unlock_async(c->vault, pw->data, pw->len, on_kdf_done, c);
+    return NULL;
   case COFFER_CONTROL_PASSWD:
-    ok = coffer_vault_change_password(vault, pw->data, pw->len, new_pw->data, new_pw->len, &error);
-    break;
+    coffer_vault_change_password_async(c->vault, pw->data, pw->len, new_pw->data, new_pw->len, on_kdf_done, c);
+    return NULL;
   default:
     return reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a password request");
   }
-  if (!ok)
-    g_debug("control: request %u failed: %s", type, error->message);
-  return reply_from_result(ok, error);
 }
 
 /* Takes the parsed request (pointing into c->body), frees the body before
- * any slow work, and returns the reply. */
+ * any slow work, and returns the reply, or NULL when the reply comes later
+ * through finish_request(). */
 static GBytes *
 dispatch(Conn *c, const CofferControlMessage *msg)
 {
@@ -262,7 +277,7 @@ dispatch(Conn *c, const CofferControlMessage *msg)
     case COFFER_CONTROL_INIT:
     case COFFER_CONTROL_UNLOCK:
     case COFFER_CONTROL_PASSWD:
-      reply = handle_password_request(c->vault, type, &pw, &new_pw);
+      reply = handle_password_request(c, type, &pw, &new_pw);
       break;
     case COFFER_CONTROL_LOCK:
       reply = handle_lock(c->vault);
@@ -340,10 +355,19 @@ on_body(GObject *source, GAsyncResult *result, gpointer user_data)
                               r == -EPROTONOSUPPORT ? "unsupported protocol version" : "malformed request"));
     return;
   }
+  /* No deadline while the vault works: the connection is owned by the
+   * pending vault call until it replies. */
+  g_clear_handle_id(&c->timeout_id, g_source_remove);
   GBytes *reply = dispatch(c, &msg);
   explicit_bzero(&msg, sizeof msg);
-  /* The vault call may have taken a while (Argon2id): give the reply a
-   * fresh deadline of its own. */
+  if (reply != NULL)
+    finish_request(c, reply);
+}
+
+/* Sends the reply under a fresh deadline of its own. */
+static void
+finish_request(Conn *c, GBytes *reply)
+{
   arm_timeout(c);
   send_reply(c, reply);
 }

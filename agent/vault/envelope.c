@@ -17,25 +17,23 @@ enum {
   OFF_KIND = 4,
   OFF_FLAGS = 5,
   OFF_ID = 6,
-  OFF_HLC = OFF_ID + COFFER_ID_BYTES,             /* 22 */
-  OFF_DEVICE = OFF_HLC + 8,                       /* 30 */
-  HEADER_BYTES = OFF_DEVICE + COFFER_ID_BYTES,    /* 46: magic..device */
+  OFF_HLC = OFF_ID + COFFER_ID_BYTES,          /* 22 */
+  OFF_DEVICE = OFF_HLC + 8,                    /* 30 */
+  HEADER_BYTES = OFF_DEVICE + COFFER_ID_BYTES, /* 46: magic..device */
   NONCE_BYTES = crypto_aead_xchacha20poly1305_ietf_NPUBBYTES,
   TAG_BYTES = crypto_aead_xchacha20poly1305_ietf_ABYTES,
   OFF_META_NONCE = HEADER_BYTES,
-  OFF_META_LEN = OFF_META_NONCE + NONCE_BYTES,    /* 70 */
-  OFF_META_CT = OFF_META_LEN + 4,                 /* 74 */
-  PART_FRAME_BYTES = NONCE_BYTES + 4,             /* nonce + length */
+  OFF_META_LEN = OFF_META_NONCE + NONCE_BYTES, /* 70 */
+  OFF_META_CT = OFF_META_LEN + 4,              /* 74 */
+  PART_FRAME_BYTES = NONCE_BYTES + 4,          /* nonce + length */
 };
 
-_Static_assert(HEADER_BYTES + 2 * PART_FRAME_BYTES + 2 * TAG_BYTES
-                   == COFFER_ENVELOPE_OVERHEAD,
+_Static_assert(HEADER_BYTES + 2 * PART_FRAME_BYTES + 2 * TAG_BYTES == COFFER_ENVELOPE_OVERHEAD,
                "COFFER_ENVELOPE_OVERHEAD out of date");
-_Static_assert(COFFER_ENVELOPE_MAX_BYTES < UINT32_MAX,
-               "part lengths must fit the u32 length fields");
+_Static_assert(COFFER_ENVELOPE_MAX_BYTES < UINT32_MAX, "part lengths must fit the u32 length fields");
 
 static const uint8_t magic[4] = { 'C', 'F', 'R', '1' };
-static const char ad_label[] = "coffer-record-v1";   /* used without its NUL */
+static const char ad_label[] = "coffer-record-v1"; /* used without its NUL */
 #define AD_LABEL_BYTES (sizeof ad_label - 1)
 #define AD_BYTES (AD_LABEL_BYTES + COFFER_ID_BYTES + HEADER_BYTES + 1)
 
@@ -57,8 +55,7 @@ coffer_random(void *buf, size_t n)
 static uint32_t
 load_be32(const uint8_t *p)
 {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8
-         | (uint32_t)p[3];
+  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
 static uint64_t
@@ -94,7 +91,7 @@ typedef struct {
   const uint8_t *meta_nonce, *meta_ct;
   size_t meta_ct_len;
   const uint8_t *secret_nonce, *secret_ct;
-  size_t secret_ct_len;   /* 0: no secret part */
+  size_t secret_ct_len; /* 0: no secret part */
 } Parts;
 
 /* Checks magic, kind, flags and that the two length fields account for
@@ -112,12 +109,11 @@ parse(const uint8_t *env, size_t env_len, CofferRecordHeader *header, Parts *par
     return COFFER_CRYPTO_EINVAL;
   if (env[OFF_MAGIC + 3] != magic[3])
     /* "CFR2".."CFR9": a later format we cannot read; anything else is junk. */
-    return env[OFF_MAGIC + 3] > magic[3] && env[OFF_MAGIC + 3] <= '9'
-               ? COFFER_CRYPTO_EVERSION : COFFER_CRYPTO_EINVAL;
+    return env[OFF_MAGIC + 3] > magic[3] && env[OFF_MAGIC + 3] <= '9' ? COFFER_CRYPTO_EVERSION : COFFER_CRYPTO_EINVAL;
   if (!kind_known(env[OFF_KIND]) || (env[OFF_FLAGS] & ~KNOWN_FLAGS) != 0)
     return COFFER_CRYPTO_EINVAL;
 
-  size_t left = env_len - OFF_META_CT;   /* >= 0 by the minimum above */
+  size_t left = env_len - OFF_META_CT; /* >= 0 by the minimum above */
   size_t meta_len = load_be32(env + OFF_META_LEN);
   if (meta_len < TAG_BYTES || meta_len > left)
     return COFFER_CRYPTO_EINVAL;
@@ -150,8 +146,7 @@ parse(const uint8_t *env, size_t env_len, CofferRecordHeader *header, Parts *par
 }
 
 int
-coffer_envelope_parse_header(const uint8_t *env, size_t env_len,
-                             CofferRecordHeader *header)
+coffer_envelope_parse_header(const uint8_t *env, size_t env_len, CofferRecordHeader *header)
 {
   return parse(env, env_len, header, NULL);
 }
@@ -159,8 +154,8 @@ coffer_envelope_parse_header(const uint8_t *env, size_t env_len,
 /* The header bytes are copied from the envelope itself, so the AD covers
  * exactly what was stored, not a re-encoding of it. */
 static void
-build_ad(uint8_t ad[AD_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
-         const uint8_t header_bytes[HEADER_BYTES], uint8_t part)
+build_ad(uint8_t ad[AD_BYTES], const uint8_t vault_id[COFFER_ID_BYTES], const uint8_t header_bytes[HEADER_BYTES],
+         uint8_t part)
 {
   memcpy(ad, ad_label, AD_LABEL_BYTES);
   memcpy(ad + AD_LABEL_BYTES, vault_id, COFFER_ID_BYTES);
@@ -170,8 +165,8 @@ build_ad(uint8_t ad[AD_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
 
 /* Writes nonce | len | ciphertext+tag at p; returns the bytes written. */
 static size_t
-seal_part(uint8_t *p, const uint8_t vk[COFFER_KEY_BYTES], const uint8_t ad[AD_BYTES],
-          const uint8_t *plain, size_t plain_len)
+seal_part(uint8_t *p, const uint8_t vk[COFFER_KEY_BYTES], const uint8_t ad[AD_BYTES], const uint8_t *plain,
+          size_t plain_len)
 {
   static const uint8_t empty[1];
   uint8_t *nonce = p, *ct = p + PART_FRAME_BYTES;
@@ -179,18 +174,15 @@ seal_part(uint8_t *p, const uint8_t vk[COFFER_KEY_BYTES], const uint8_t ad[AD_BY
 
   randombytes_buf(nonce, NONCE_BYTES);
   store_be32(p + NONCE_BYTES, (uint32_t)(plain_len + TAG_BYTES));
-  crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ct_len, plain ? plain : empty,
-                                             plain_len, ad, AD_BYTES, NULL, nonce, vk);
+  crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ct_len, plain ? plain : empty, plain_len, ad, AD_BYTES, NULL, nonce,
+                                             vk);
   return PART_FRAME_BYTES + (size_t)ct_len;
 }
 
 int
-coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES],
-                     const uint8_t vault_id[COFFER_ID_BYTES],
-                     const CofferRecordHeader *header,
-                     const uint8_t *meta, size_t meta_len,
-                     const uint8_t *secret, size_t secret_len,
-                     uint8_t **out, size_t *out_len)
+coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
+                     const CofferRecordHeader *header, const uint8_t *meta, size_t meta_len, const uint8_t *secret,
+                     size_t secret_len, uint8_t **out, size_t *out_len)
 {
   if (out == NULL || out_len == NULL)
     return COFFER_CRYPTO_EINVAL;
@@ -203,8 +195,8 @@ coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES],
   if (!kind_known(header->kind) || (header->flags & ~KNOWN_FLAGS) != 0)
     return COFFER_CRYPTO_EINVAL;
   /* Checked one at a time first so the sum below cannot wrap. */
-  if (meta_len > COFFER_ENVELOPE_MAX_PLAINTEXT || secret_len > COFFER_ENVELOPE_MAX_PLAINTEXT
-      || meta_len + secret_len > COFFER_ENVELOPE_MAX_PLAINTEXT)
+  if (meta_len > COFFER_ENVELOPE_MAX_PLAINTEXT || secret_len > COFFER_ENVELOPE_MAX_PLAINTEXT ||
+      meta_len + secret_len > COFFER_ENVELOPE_MAX_PLAINTEXT)
     return COFFER_CRYPTO_EINVAL;
 
   size_t total = COFFER_ENVELOPE_OVERHEAD - TAG_BYTES + meta_len;
@@ -234,7 +226,7 @@ coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES],
     store_be32(env + pos + NONCE_BYTES, 0);
     pos += PART_FRAME_BYTES;
   }
-  if (pos != total) {   /* cannot happen; refuse rather than emit garbage */
+  if (pos != total) { /* cannot happen; refuse rather than emit garbage */
     free(env);
     return COFFER_CRYPTO_EINVAL;
   }
@@ -244,23 +236,19 @@ coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES],
 }
 
 static int
-open_part(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
-          const uint8_t *env, const uint8_t *nonce, const uint8_t *ct, size_t ct_len,
-          uint8_t part, uint8_t *plain)
+open_part(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES], const uint8_t *env,
+          const uint8_t *nonce, const uint8_t *ct, size_t ct_len, uint8_t part, uint8_t *plain)
 {
   uint8_t ad[AD_BYTES];
   build_ad(ad, vault_id, env, part);
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, ct, ct_len, ad,
-                                                 AD_BYTES, nonce, vk) != 0)
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, NULL, NULL, ct, ct_len, ad, AD_BYTES, nonce, vk) != 0)
     return COFFER_CRYPTO_EAUTH;
   return COFFER_CRYPTO_OK;
 }
 
 int
-coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES],
-                          const uint8_t vault_id[COFFER_ID_BYTES],
-                          const uint8_t *env, size_t env_len,
-                          uint8_t **meta, size_t *meta_len)
+coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
+                          const uint8_t *env, size_t env_len, uint8_t **meta, size_t *meta_len)
 {
   if (meta == NULL || meta_len == NULL)
     return COFFER_CRYPTO_EINVAL;
@@ -275,11 +263,10 @@ coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES],
     return rc;
 
   size_t len = parts.meta_ct_len - TAG_BYTES;
-  uint8_t *buf = malloc(len > 0 ? len : 1);   /* non-NULL even when empty */
+  uint8_t *buf = malloc(len > 0 ? len : 1); /* non-NULL even when empty */
   if (buf == NULL)
     return COFFER_CRYPTO_ENOMEM;
-  rc = open_part(vk, vault_id, env, parts.meta_nonce, parts.meta_ct, parts.meta_ct_len,
-                 'M', buf);
+  rc = open_part(vk, vault_id, env, parts.meta_nonce, parts.meta_ct, parts.meta_ct_len, 'M', buf);
   if (rc != COFFER_CRYPTO_OK) {
     free(buf);
     return rc;
@@ -290,10 +277,8 @@ coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES],
 }
 
 int
-coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES],
-                            const uint8_t vault_id[COFFER_ID_BYTES],
-                            const uint8_t *env, size_t env_len,
-                            uint8_t **secret, size_t *secret_len)
+coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
+                            const uint8_t *env, size_t env_len, uint8_t **secret, size_t *secret_len)
 {
   if (secret == NULL || secret_len == NULL)
     return COFFER_CRYPTO_EINVAL;
@@ -313,10 +298,9 @@ coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES],
   uint8_t *buf = sodium_malloc(len > 0 ? len : 1);
   if (buf == NULL)
     return COFFER_CRYPTO_ENOMEM;
-  rc = open_part(vk, vault_id, env, parts.secret_nonce, parts.secret_ct,
-                 parts.secret_ct_len, 'S', buf);
+  rc = open_part(vk, vault_id, env, parts.secret_nonce, parts.secret_ct, parts.secret_ct_len, 'S', buf);
   if (rc != COFFER_CRYPTO_OK) {
-    sodium_free(buf);   /* wipes */
+    sodium_free(buf); /* wipes */
     return rc;
   }
   *secret = buf;

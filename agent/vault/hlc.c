@@ -17,7 +17,7 @@ wall_hlc(void)
 {
   struct timespec ts;
   if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || ts.tv_sec < 0)
-    return 0;   /* no usable wall clock: the counter alone keeps order */
+    return 0; /* no usable wall clock: the counter alone keeps order */
   uint64_t ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
   return (ms & HLC_MS_MASK) << HLC_COUNTER_BITS;
 }

@@ -9,23 +9,19 @@
 #include <sodium.h>
 #include <string.h>
 
-_Static_assert(COFFER_HASH_BYTES >= crypto_generichash_BYTES_MIN
-                   && COFFER_HASH_BYTES <= crypto_generichash_BYTES_MAX,
+_Static_assert(COFFER_HASH_BYTES >= crypto_generichash_BYTES_MIN && COFFER_HASH_BYTES <= crypto_generichash_BYTES_MAX,
                "lookup hash size");
-_Static_assert(COFFER_KEY_BYTES >= crypto_generichash_KEYBYTES_MIN
-                   && COFFER_KEY_BYTES <= crypto_generichash_KEYBYTES_MAX,
+_Static_assert(COFFER_KEY_BYTES >= crypto_generichash_KEYBYTES_MIN &&
+                   COFFER_KEY_BYTES <= crypto_generichash_KEYBYTES_MAX,
                "lookup key size");
 
 int
-coffer_lookup_hash_len(const uint8_t lk[COFFER_KEY_BYTES],
-                       const char *name, size_t name_len,
-                       const char *value, size_t value_len,
-                       uint8_t out[COFFER_HASH_BYTES])
+coffer_lookup_hash_len(const uint8_t lk[COFFER_KEY_BYTES], const char *name, size_t name_len, const char *value,
+                       size_t value_len, uint8_t out[COFFER_HASH_BYTES])
 {
   static const uint8_t sep = 0x00;
 
-  if (lk == NULL || out == NULL || (name == NULL && name_len != 0)
-      || (value == NULL && value_len != 0))
+  if (lk == NULL || out == NULL || (name == NULL && name_len != 0) || (value == NULL && value_len != 0))
     return COFFER_CRYPTO_EINVAL;
   if (name_len != 0 && memchr(name, '\0', name_len) != NULL)
     return COFFER_CRYPTO_EINVAL;
@@ -40,13 +36,12 @@ coffer_lookup_hash_len(const uint8_t lk[COFFER_KEY_BYTES],
     rc = crypto_generichash_update(&st, (const uint8_t *)value, value_len);
   if (rc == 0)
     rc = crypto_generichash_final(&st, out, COFFER_HASH_BYTES);
-  sodium_memzero(&st, sizeof st);   /* holds key-derived state */
+  sodium_memzero(&st, sizeof st); /* holds key-derived state */
   return rc == 0 ? COFFER_CRYPTO_OK : COFFER_CRYPTO_EINVAL;
 }
 
 int
-coffer_lookup_hash(const uint8_t lk[COFFER_KEY_BYTES],
-                   const char *name, const char *value,
+coffer_lookup_hash(const uint8_t lk[COFFER_KEY_BYTES], const char *name, const char *value,
                    uint8_t out[COFFER_HASH_BYTES])
 {
   if (name == NULL || value == NULL)

@@ -346,35 +346,6 @@ write_keyslot(CofferVault *vault, const guint8 *vk, const char *password, gsize 
   return set_meta(vault, META_KEYSLOT, slot, sizeof slot, error);
 }
 
-/* Unwraps the key slot into fresh sodium memory; NULL on a wrong password. */
-static guint8 *
-open_keyslot(CofferVault *vault, const char *password, gsize len, GError **error)
-{
-  guint8 slot[COFFER_KEYSLOT_BYTES];
-  guint8 *vk;
-  int rc;
-
-  if (!read_meta_exact(vault, META_KEYSLOT, slot, sizeof slot, error)) {
-    if (error != NULL && *error == NULL)
-      g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "store has no key slot");
-    return NULL;
-  }
-  vk = sodium_malloc(COFFER_KEY_BYTES);
-  if (vk == NULL) {
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
-    return NULL;
-  }
-  rc = coffer_keyslot_unwrap(slot, password, len, vk);
-  if (rc == COFFER_CRYPTO_OK)
-    return vk;
-  sodium_free(vk);
-  if (rc == COFFER_CRYPTO_EAUTH)
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_BAD_PASSWORD, "wrong password");
-  else
-    g_propagate_error(error, coffer_vault_error_from_crypto(rc, "key slot"));
-  return NULL;
-}
-
 /* Writes identity, keys and the login collection in one transaction. */
 static gboolean
 write_new_vault(CofferVault *vault, const char *password, gsize len, GError **error)
@@ -461,28 +432,109 @@ load_one(const CofferStoreRecord *record, gpointer user_data)
   return TRUE;
 }
 
-gboolean
-coffer_vault_unlock(CofferVault *vault, const char *password, gsize password_len, GError **error)
+/* ---- key derivation off the main loop ----------------------------------------
+ * Argon2id takes a good part of a second by design: unlock and passwd run it
+ * in a worker thread on a copy of the key slot and the passwords, and apply
+ * the result on the main loop, so the agent keeps serving meanwhile. */
+
+typedef struct {
+  guint8 slot[COFFER_KEYSLOT_BYTES];
+  guint8 new_slot[COFFER_KEYSLOT_BYTES];
+  char *password;       /* sodium_malloc() copies */
+  gsize password_len;
+  char *new_password;   /* NULL for unlock */
+  gsize new_len;
+  guint8 *vk;           /* result of the unwrap, sodium_malloc() */
+  int rc;
+} KdfJob;
+
+static void
+kdf_job_free(KdfJob *job)
+{
+  sodium_free(job->password);
+  sodium_free(job->new_password);
+  sodium_free(job->vk);
+  sodium_memzero(job, sizeof *job);
+  g_free(job);
+}
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(KdfJob, kdf_job_free)
+
+static char *
+secure_copy(const char *data, gsize len)
+{
+  char *copy = sodium_malloc(len + 1);
+
+  if (copy != NULL) {
+    memcpy(copy, data, len);
+    copy[len] = '\0';
+  }
+  return copy;
+}
+
+static KdfJob *
+kdf_job_new(CofferVault *vault, const char *password, gsize len, const char *new_password, gsize new_len,
+            GError **error)
+{
+  g_autoptr(KdfJob) job = g_new0(KdfJob, 1);
+
+  if (!vault->initialized) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
+    return NULL;
+  }
+  if (!check_password(password, len, error) || (new_password != NULL && !check_password(new_password, new_len, error)))
+    return NULL;
+  if (!read_meta_exact(vault, META_KEYSLOT, job->slot, sizeof job->slot, error)) {
+    if (error != NULL && *error == NULL)
+      g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_CORRUPT, "store has no key slot");
+    return NULL;
+  }
+  job->password = secure_copy(password, len);
+  job->password_len = len;
+  job->new_password = new_password ? secure_copy(new_password, new_len) : NULL;
+  job->new_len = new_len;
+  job->vk = sodium_malloc(COFFER_KEY_BYTES);
+  if (job->password == NULL || job->vk == NULL || (new_password != NULL && job->new_password == NULL)) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
+    return NULL;
+  }
+  return g_steal_pointer(&job);
+}
+
+/* Pure computation on the job's own copies: safe in any thread. */
+static void
+kdf_job_run(KdfJob *job)
+{
+  job->rc = coffer_keyslot_unwrap(job->slot, job->password, job->password_len, job->vk);
+  if (job->rc == COFFER_CRYPTO_OK && job->new_password != NULL)
+    job->rc = coffer_keyslot_wrap(job->vk, job->new_password, job->new_len, coffer_kdf_default_params(),
+                                  job->new_slot);
+}
+
+static gboolean
+kdf_job_check(KdfJob *job, GError **error)
+{
+  if (job->rc == COFFER_CRYPTO_OK)
+    return TRUE;
+  if (job->rc == COFFER_CRYPTO_EAUTH)
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_BAD_PASSWORD, "wrong password");
+  else
+    g_propagate_error(error, coffer_vault_error_from_crypto(job->rc, "key slot"));
+  return FALSE;
+}
+
+/* Main loop: takes the unwrapped key (or, if already unlocked, only checks
+ * the password, so `coffer unlock` with a wrong one says so). */
+static gboolean
+apply_unlock(CofferVault *vault, KdfJob *job, GError **error)
 {
   LoadState state = { vault, NULL, 0 };
   GError *local = NULL;
 
-  if (!vault->initialized) {
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
+  if (!kdf_job_check(job, error))
     return FALSE;
-  }
-  if (!check_password(password, password_len, error))
-    return FALSE;
-  if (vault->vk != NULL) {
-    /* Already open: still verify the password, so `coffer unlock` with a
-     * wrong one says so instead of pretending. */
-    guint8 *vk = open_keyslot(vault, password, password_len, error);
-    sodium_free(vk);
-    return vk != NULL;
-  }
-  vault->vk = open_keyslot(vault, password, password_len, error);
-  if (vault->vk == NULL)
-    return FALSE;
+  if (vault->vk != NULL)
+    return TRUE;
+  vault->vk = g_steal_pointer(&job->vk);
   if (!coffer_store_foreach_record(vault->store, load_one, &state, &local)) {
     coffer_vault_lock(vault);
     g_propagate_error(error, storage_error(local));
@@ -490,6 +542,102 @@ coffer_vault_unlock(CofferVault *vault, const char *password, gsize password_len
   }
   g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, FALSE);
   return TRUE;
+}
+
+/* Main loop: stores the re-wrapped slot.  Only the slot changes. */
+static gboolean
+apply_change_password(CofferVault *vault, KdfJob *job, GError **error)
+{
+  return kdf_job_check(job, error) && set_meta(vault, META_KEYSLOT, job->new_slot, sizeof job->new_slot, error);
+}
+
+typedef gboolean (*KdfApply)(CofferVault *vault, KdfJob *job, GError **error);
+
+static void
+kdf_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  kdf_job_run(data);
+  g_task_return_boolean(task, TRUE);
+}
+
+static void
+kdf_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) outer = user_data;
+  CofferVault *vault = COFFER_VAULT(source);
+  KdfApply apply = g_task_get_task_data(outer);
+  GError *error = NULL;
+
+  if (apply(vault, g_task_get_task_data(G_TASK(result)), &error))
+    g_task_return_boolean(outer, TRUE);
+  else
+    g_task_return_error(outer, error);
+}
+
+static void
+kdf_start(CofferVault *vault, KdfApply apply, const char *password, gsize len, const char *new_password,
+          gsize new_len, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *outer = g_task_new(vault, NULL, callback, user_data);
+  g_autoptr(GTask) inner = NULL;
+  GError *error = NULL;
+  KdfJob *job = kdf_job_new(vault, password, len, new_password, new_len, &error);
+
+  g_task_set_task_data(outer, apply, NULL);
+  if (job == NULL) {
+    g_task_return_error(outer, error);
+    g_object_unref(outer);
+    return;
+  }
+  inner = g_task_new(vault, NULL, kdf_done, outer);
+  g_task_set_task_data(inner, job, (GDestroyNotify)kdf_job_free);
+  g_task_run_in_thread(inner, kdf_thread);
+}
+
+static gboolean
+kdf_sync(CofferVault *vault, KdfApply apply, const char *password, gsize len, const char *new_password,
+         gsize new_len, GError **error)
+{
+  g_autoptr(KdfJob) job = kdf_job_new(vault, password, len, new_password, new_len, error);
+
+  if (job == NULL)
+    return FALSE;
+  kdf_job_run(job);
+  return apply(vault, job, error);
+}
+
+gboolean
+coffer_vault_unlock(CofferVault *vault, const char *password, gsize password_len, GError **error)
+{
+  return kdf_sync(vault, apply_unlock, password, password_len, NULL, 0, error);
+}
+
+void
+coffer_vault_unlock_async(CofferVault *vault, const char *password, gsize password_len,
+                          GAsyncReadyCallback callback, gpointer user_data)
+{
+  kdf_start(vault, apply_unlock, password, password_len, NULL, 0, callback, user_data);
+}
+
+gboolean
+coffer_vault_change_password(CofferVault *vault, const char *old_password, gsize old_len,
+                             const char *new_password, gsize new_len, GError **error)
+{
+  return kdf_sync(vault, apply_change_password, old_password, old_len, new_password, new_len, error);
+}
+
+void
+coffer_vault_change_password_async(CofferVault *vault, const char *old_password, gsize old_len,
+                                   const char *new_password, gsize new_len, GAsyncReadyCallback callback,
+                                   gpointer user_data)
+{
+  kdf_start(vault, apply_change_password, old_password, old_len, new_password, new_len, callback, user_data);
+}
+
+gboolean
+coffer_vault_kdf_finish(CofferVault *vault, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 void
@@ -514,28 +662,6 @@ coffer_vault_lock(CofferVault *vault)
       coffer_item_forget_meta(item);
   }
   g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, TRUE);
-}
-
-gboolean
-coffer_vault_change_password(CofferVault *vault, const char *old_password, gsize old_len,
-                             const char *new_password, gsize new_len, GError **error)
-{
-  guint8 *vk;
-  gboolean ok;
-
-  if (!vault->initialized) {
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
-    return FALSE;
-  }
-  if (!check_password(new_password, new_len, error))
-    return FALSE;
-  vk = open_keyslot(vault, old_password, old_len, error);
-  if (vk == NULL)
-    return FALSE;
-  /* Only the local key slot changes: every record stays as it is. */
-  ok = write_keyslot(vault, vk, new_password, new_len, error);
-  sodium_free(vk);
-  return ok;
 }
 
 gboolean

@@ -60,6 +60,17 @@ void coffer_vault_lock(CofferVault *vault);
 gboolean coffer_vault_change_password(CofferVault *vault, const char *old_password, gsize old_len,
                                       const char *new_password, gsize new_len, GError **error);
 
+/* The same, with the key derivation (Argon2id, about half a second) in a
+ * worker thread; the result is applied on the main loop before callback runs.
+ * The passwords are copied at once: the caller may wipe them on return.
+ * Finish either with coffer_vault_kdf_finish(). */
+void coffer_vault_unlock_async(CofferVault *vault, const char *password, gsize password_len,
+                               GAsyncReadyCallback callback, gpointer user_data);
+void coffer_vault_change_password_async(CofferVault *vault, const char *old_password, gsize old_len,
+                                        const char *new_password, gsize new_len, GAsyncReadyCallback callback,
+                                        gpointer user_data);
+gboolean coffer_vault_kdf_finish(CofferVault *vault, GAsyncResult *result, GError **error);
+
 typedef struct {
   gboolean initialized;
   gboolean locked;

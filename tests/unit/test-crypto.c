@@ -38,8 +38,7 @@ typedef struct {
 static int
 is_failure(int rc)
 {
-  return rc == COFFER_CRYPTO_EAUTH || rc == COFFER_CRYPTO_EINVAL
-         || rc == COFFER_CRYPTO_EVERSION;
+  return rc == COFFER_CRYPTO_EAUTH || rc == COFFER_CRYPTO_EINVAL || rc == COFFER_CRYPTO_EVERSION;
 }
 
 static uint32_t
@@ -69,9 +68,8 @@ setup_record(void **state)
   coffer_random(f->hdr.id, sizeof f->hdr.id);
   f->hdr.rev.hlc = UINT64_C(0x0123456789abcdef);
   coffer_random(f->hdr.rev.device, sizeof f->hdr.rev.device);
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, meta_text,
-                                        sizeof meta_text, secret_text, sizeof secret_text,
-                                        &f->env, &f->env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, meta_text, sizeof meta_text, secret_text,
+                                        sizeof secret_text, &f->env, &f->env_len),
                    COFFER_CRYPTO_OK);
   *state = f;
   return 0;
@@ -92,14 +90,11 @@ assert_opens(const Fixture *f, const uint8_t *env, size_t env_len)
 {
   uint8_t *meta = NULL, *secret = NULL;
   size_t meta_len = 0, secret_len = 0;
-  assert_int_equal(coffer_envelope_open_meta(f->vk, f->vault_id, env, env_len, &meta,
-                                             &meta_len),
-                   COFFER_CRYPTO_OK);
+  assert_int_equal(coffer_envelope_open_meta(f->vk, f->vault_id, env, env_len, &meta, &meta_len), COFFER_CRYPTO_OK);
   assert_int_equal(meta_len, sizeof meta_text);
   assert_memory_equal(meta, meta_text, meta_len);
   free(meta);
-  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret,
-                                               &secret_len),
+  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret, &secret_len),
                    COFFER_CRYPTO_OK);
   assert_int_equal(secret_len, sizeof secret_text);
   assert_memory_equal(secret, secret_text, secret_len);
@@ -130,8 +125,7 @@ static void
 test_seal_open_round_trip(void **state)
 {
   Fixture *f = *state;
-  assert_int_equal(f->env_len, COFFER_ENVELOPE_OVERHEAD + sizeof meta_text
-                                   + sizeof secret_text);
+  assert_int_equal(f->env_len, COFFER_ENVELOPE_OVERHEAD + sizeof meta_text + sizeof secret_text);
   assert_memory_equal(f->env, "CFR1", 4);
   assert_int_equal(be32_at(f->env + E_META_LEN), sizeof meta_text + 16);
   /* hlc is stored big-endian */
@@ -161,23 +155,19 @@ test_seal_without_secret(void **state)
   hdr.flags = COFFER_RECORD_FLAG_TOMBSTONE;
   uint8_t *env = NULL, *meta = NULL, *secret = (uint8_t *)"x";
   size_t env_len = 0, meta_len = 0, secret_len = 7;
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &hdr, meta_text,
-                                        sizeof meta_text, NULL, 0, &env, &env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &hdr, meta_text, sizeof meta_text, NULL, 0, &env, &env_len),
                    COFFER_CRYPTO_OK);
   assert_int_equal(env_len, COFFER_ENVELOPE_OVERHEAD - 16 + sizeof meta_text);
-  assert_int_equal(be32_at(env + env_len - 4), 0);   /* secret_len field */
+  assert_int_equal(be32_at(env + env_len - 4), 0); /* secret_len field */
 
   CofferRecordHeader h;
   assert_int_equal(coffer_envelope_parse_header(env, env_len, &h), COFFER_CRYPTO_OK);
   assert_int_equal(h.kind, COFFER_RECORD_COLLECTION);
   assert_int_equal(h.flags, COFFER_RECORD_FLAG_TOMBSTONE);
-  assert_int_equal(coffer_envelope_open_meta(f->vk, f->vault_id, env, env_len, &meta,
-                                             &meta_len),
-                   COFFER_CRYPTO_OK);
+  assert_int_equal(coffer_envelope_open_meta(f->vk, f->vault_id, env, env_len, &meta, &meta_len), COFFER_CRYPTO_OK);
   assert_memory_equal(meta, meta_text, sizeof meta_text);
   free(meta);
-  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret,
-                                               &secret_len),
+  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret, &secret_len),
                    COFFER_CRYPTO_OK);
   assert_null(secret);
   assert_int_equal(secret_len, 0);
@@ -192,18 +182,14 @@ test_empty_meta_and_empty_secret(void **state)
   uint8_t *env = NULL, *meta = NULL, *secret = NULL;
   size_t env_len = 0, meta_len = 99, secret_len = 99;
   /* NULL meta with length 0, non-NULL secret with length 0 = empty secret */
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, NULL, 0, nothing, 0,
-                                        &env, &env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, NULL, 0, nothing, 0, &env, &env_len),
                    COFFER_CRYPTO_OK);
   assert_int_equal(env_len, COFFER_ENVELOPE_OVERHEAD);
-  assert_int_equal(coffer_envelope_open_meta(f->vk, f->vault_id, env, env_len, &meta,
-                                             &meta_len),
-                   COFFER_CRYPTO_OK);
+  assert_int_equal(coffer_envelope_open_meta(f->vk, f->vault_id, env, env_len, &meta, &meta_len), COFFER_CRYPTO_OK);
   assert_non_null(meta);
   assert_int_equal(meta_len, 0);
   free(meta);
-  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret,
-                                               &secret_len),
+  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret, &secret_len),
                    COFFER_CRYPTO_OK);
   assert_non_null(secret);
   assert_int_equal(secret_len, 0);
@@ -217,12 +203,11 @@ test_nonces_fresh_per_seal(void **state)
   Fixture *f = *state;
   uint8_t *env = NULL;
   size_t env_len = 0;
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, meta_text,
-                                        sizeof meta_text, secret_text, sizeof secret_text,
-                                        &env, &env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, meta_text, sizeof meta_text, secret_text,
+                                        sizeof secret_text, &env, &env_len),
                    COFFER_CRYPTO_OK);
   assert_int_equal(env_len, f->env_len);
-  assert_memory_equal(env, f->env, E_META_NONCE);   /* same header */
+  assert_memory_equal(env, f->env, E_META_NONCE); /* same header */
   assert_memory_not_equal(env + E_META_NONCE, f->env + E_META_NONCE, 24);
   size_t s_nonce = E_META_CT + sizeof meta_text + 16;
   assert_memory_not_equal(env + s_nonce, f->env + s_nonce, 24);
@@ -255,8 +240,7 @@ test_tamper_every_byte(void **state)
 
       uint8_t *out = (uint8_t *)"sentinel";
       size_t out_len = 99;
-      int rc = coffer_envelope_open_meta(f->vk, f->vault_id, env, f->env_len, &out,
-                                         &out_len);
+      int rc = coffer_envelope_open_meta(f->vk, f->vault_id, env, f->env_len, &out, &out_len);
       if (in_meta || in_len) {
         if (!is_failure(rc))
           fail_msg("open_meta accepted a flip at byte %zu mask %02x", i, masks[m]);
@@ -271,8 +255,7 @@ test_tamper_every_byte(void **state)
 
       out = (uint8_t *)"sentinel";
       out_len = 99;
-      rc = coffer_envelope_open_secret(f->vk, f->vault_id, env, f->env_len, &out,
-                                       &out_len);
+      rc = coffer_envelope_open_secret(f->vk, f->vault_id, env, f->env_len, &out, &out_len);
       if (in_secret || in_len) {
         if (!is_failure(rc))
           fail_msg("open_secret accepted a flip at byte %zu mask %02x", i, masks[m]);
@@ -290,8 +273,8 @@ test_tamper_every_byte(void **state)
         /* header fields other than magic/kind/flags are only caught by the
          * AEAD; lengths, magic, kind and unknown flags by the framing */
         if (in_len || i < E_ID)
-          assert_true(prc == COFFER_CRYPTO_EINVAL || prc == COFFER_CRYPTO_EVERSION
-                      || (i == E_FLAGS && masks[m] == COFFER_RECORD_FLAG_TOMBSTONE));
+          assert_true(prc == COFFER_CRYPTO_EINVAL || prc == COFFER_CRYPTO_EVERSION ||
+                      (i == E_FLAGS && masks[m] == COFFER_RECORD_FLAG_TOMBSTONE));
       }
     }
   }
@@ -307,8 +290,7 @@ test_header_changes_fail_auth(void **state)
   uint8_t *env = malloc(f->env_len);
   assert_non_null(env);
   const size_t fields[] = { E_KIND, E_FLAGS, E_ID, E_HLC + 7, E_DEVICE + 15 };
-  const uint8_t values[] = { COFFER_RECORD_COLLECTION, COFFER_RECORD_FLAG_TOMBSTONE, 0,
-                             0, 0 };
+  const uint8_t values[] = { COFFER_RECORD_COLLECTION, COFFER_RECORD_FLAG_TOMBSTONE, 0, 0, 0 };
   for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
     memcpy(env, f->env, f->env_len);
     env[fields[k]] = values[k] ? values[k] : (uint8_t)(env[fields[k]] + 1);
@@ -358,9 +340,8 @@ test_record_moved_to_other_id(void **state)
   coffer_random(b.id, sizeof b.id);
   uint8_t *env_b = NULL;
   size_t len_b = 0;
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &b, meta_text,
-                                        sizeof meta_text, secret_text, sizeof secret_text,
-                                        &env_b, &len_b),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &b, meta_text, sizeof meta_text, secret_text,
+                                        sizeof secret_text, &env_b, &len_b),
                    COFFER_CRYPTO_OK);
   assert_int_equal(len_b, f->env_len);
   memcpy(env_b + E_META_NONCE, f->env + E_META_NONCE, f->env_len - E_META_NONCE);
@@ -383,8 +364,7 @@ test_truncated_and_extended(void **state)
     assert_both_fail(f, env, len, COFFER_CRYPTO_EINVAL);
   }
   for (size_t extra = 1; extra <= 32; extra++) {
-    assert_int_equal(coffer_envelope_parse_header(env, f->env_len + extra, NULL),
-                     COFFER_CRYPTO_EINVAL);
+    assert_int_equal(coffer_envelope_parse_header(env, f->env_len + extra, NULL), COFFER_CRYPTO_EINVAL);
     assert_both_fail(f, env, f->env_len + extra, COFFER_CRYPTO_EINVAL);
   }
   assert_int_equal(coffer_envelope_parse_header(NULL, 0, NULL), COFFER_CRYPTO_EINVAL);
@@ -417,12 +397,16 @@ test_bad_length_fields(void **state)
   put_be32(small + E_META_LEN, 16);
   memset(small + E_META_CT, 0, 16 + 24);
   put_be32(small + E_META_CT + 16 + 24, 8);
-  assert_int_equal(coffer_envelope_parse_header(small, sizeof small, NULL),
-                   COFFER_CRYPTO_EINVAL);
-  put_be32(small + E_META_LEN, 24);   /* same bytes, as an absent secret part */
+  assert_int_equal(coffer_envelope_parse_header(small, sizeof small, NULL), COFFER_CRYPTO_EINVAL);
+  put_be32(small + E_META_LEN, 24); /* same bytes, as an absent secret part */
   put_be32(small + E_META_CT + 24 + 24, 0);
-  assert_int_equal(coffer_envelope_parse_header(small, sizeof small, NULL),
-                   COFFER_CRYPTO_OK);
+  assert_int_equal(coffer_envelope_parse_header(small, sizeof small, NULL), COFFER_CRYPTO_OK);
+  /* likewise a meta part shorter than a tag, lengths adding up */
+  put_be32(small + E_META_LEN, 8);
+  memset(small + E_META_CT + 8, 0, 24);
+  put_be32(small + E_META_CT + 8 + 24, 16);
+  assert_int_equal(coffer_envelope_parse_header(small, sizeof small, NULL), COFFER_CRYPTO_EINVAL);
+  assert_both_fail(f, small, sizeof small, COFFER_CRYPTO_EINVAL);
 }
 
 static void
@@ -433,8 +417,7 @@ test_unknown_version_kind_flags(void **state)
   assert_non_null(env);
   memcpy(env, f->env, f->env_len);
   env[3] = '2';
-  assert_int_equal(coffer_envelope_parse_header(env, f->env_len, NULL),
-                   COFFER_CRYPTO_EVERSION);
+  assert_int_equal(coffer_envelope_parse_header(env, f->env_len, NULL), COFFER_CRYPTO_EVERSION);
   assert_both_fail(f, env, f->env_len, COFFER_CRYPTO_EVERSION);
   env[3] = '0';
   assert_int_equal(coffer_envelope_parse_header(env, f->env_len, NULL), COFFER_CRYPTO_EINVAL);
@@ -450,21 +433,17 @@ test_unknown_version_kind_flags(void **state)
   uint8_t *out = (uint8_t *)"x";
   size_t out_len = 5;
   h.kind = 0;
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &h, meta_text, 1, NULL, 0,
-                                        &out, &out_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &h, meta_text, 1, NULL, 0, &out, &out_len),
                    COFFER_CRYPTO_EINVAL);
   assert_null(out);
   h = f->hdr;
   h.flags = 0x80;
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &h, meta_text, 1, NULL, 0,
-                                        &out, &out_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &h, meta_text, 1, NULL, 0, &out, &out_len),
                    COFFER_CRYPTO_EINVAL);
   /* NULL data with a length */
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, NULL, 4, NULL, 0,
-                                        &out, &out_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, NULL, 4, NULL, 0, &out, &out_len),
                    COFFER_CRYPTO_EINVAL);
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, meta_text, 1, NULL, 4,
-                                        &out, &out_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, meta_text, 1, NULL, 4, &out, &out_len),
                    COFFER_CRYPTO_EINVAL);
 }
 
@@ -480,21 +459,16 @@ test_size_cap(void **state)
   uint8_t *env = NULL, *secret = NULL;
   size_t env_len = 0, secret_len = 0;
 
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, max - 10,
-                                        big, 11, &env, &env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, max - 10, big, 11, &env, &env_len),
                    COFFER_CRYPTO_EINVAL);
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, 1, big, max + 1,
-                                        &env, &env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, 1, big, max + 1, &env, &env_len),
                    COFFER_CRYPTO_EINVAL);
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, SIZE_MAX, big,
-                                        SIZE_MAX, &env, &env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, SIZE_MAX, big, SIZE_MAX, &env, &env_len),
                    COFFER_CRYPTO_EINVAL);
-  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, 10, big, max - 10,
-                                        &env, &env_len),
+  assert_int_equal(coffer_envelope_seal(f->vk, f->vault_id, &f->hdr, big, 10, big, max - 10, &env, &env_len),
                    COFFER_CRYPTO_OK);
   assert_int_equal(env_len, COFFER_ENVELOPE_MAX_BYTES);
-  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret,
-                                               &secret_len),
+  assert_int_equal(coffer_envelope_open_secret(f->vk, f->vault_id, env, env_len, &secret, &secret_len),
                    COFFER_CRYPTO_OK);
   assert_int_equal(secret_len, max - 10);
   sodium_free(secret);
@@ -573,12 +547,11 @@ test_keyslot_wrong_password(void **state)
   uint8_t *vk = new_vk(), *out = new_vk();
   coffer_random(vk, COFFER_KEY_BYTES);
   uint8_t slot[COFFER_KEYSLOT_BYTES];
-  assert_int_equal(coffer_keyslot_wrap(vk, "correct", 7, coffer_kdf_default_params(), slot),
-                   COFFER_CRYPTO_OK);
+  assert_int_equal(coffer_keyslot_wrap(vk, "correct", 7, coffer_kdf_default_params(), slot), COFFER_CRYPTO_OK);
   memset(out, 0x5A, COFFER_KEY_BYTES);
   assert_int_equal(coffer_keyslot_unwrap(slot, "Correct", 7, out), COFFER_CRYPTO_EAUTH);
   static const uint8_t zero[COFFER_KEY_BYTES];
-  assert_memory_equal(out, zero, COFFER_KEY_BYTES);   /* nothing half-written */
+  assert_memory_equal(out, zero, COFFER_KEY_BYTES); /* nothing half-written */
   assert_int_equal(coffer_keyslot_unwrap(slot, "correct", 6, out), COFFER_CRYPTO_EAUTH);
   assert_int_equal(coffer_keyslot_unwrap(slot, "correct!", 8, out), COFFER_CRYPTO_EAUTH);
   assert_int_equal(coffer_keyslot_unwrap(slot, "correct", 7, out), COFFER_CRYPTO_OK);
@@ -632,8 +605,7 @@ test_keyslot_absurd_params(void **state)
   uint8_t *vk = new_vk(), *out = new_vk();
   coffer_random(vk, COFFER_KEY_BYTES);
   uint8_t slot[COFFER_KEYSLOT_BYTES], t[COFFER_KEYSLOT_BYTES];
-  assert_int_equal(coffer_keyslot_wrap(vk, "pw", 2, coffer_kdf_default_params(), slot),
-                   COFFER_CRYPTO_OK);
+  assert_int_equal(coffer_keyslot_wrap(vk, "pw", 2, coffer_kdf_default_params(), slot), COFFER_CRYPTO_OK);
   const CofferKdfParams absurd[] = {
     { 0, 8192 },
     { UINT32_MAX, 8192 },
@@ -681,9 +653,8 @@ test_keyslot_default_params(void **state)
   assert_int_equal(coffer_keyslot_unwrap(slot, "pw", 2, out), COFFER_CRYPTO_OK);
   clock_gettime(CLOCK_MONOTONIC, &b);
   assert_memory_equal(out, vk, COFFER_KEY_BYTES);
-  printf("# default KDF (ops %llu, %llu MiB) unwrap took %.3f s\n",
-         (unsigned long long)p.opslimit, (unsigned long long)(p.memlimit >> 20),
-         (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
+  printf("# default KDF (ops %llu, %llu MiB) unwrap took %.3f s\n", (unsigned long long)p.opslimit,
+         (unsigned long long)(p.memlimit >> 20), (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9);
   sodium_free(vk);
   sodium_free(out);
 }
@@ -710,8 +681,7 @@ test_hlc_monotonic(void **state)
   for (int i = 0; i < 100000; i++) {
     uint64_t t = coffer_hlc_now(&clock);
     if (t <= prev)
-      fail_msg("HLC went from %llu to %llu at call %d", (unsigned long long)prev,
-               (unsigned long long)t, i);
+      fail_msg("HLC went from %llu to %llu at call %d", (unsigned long long)prev, (unsigned long long)t, i);
     prev = t;
   }
   assert_int_equal(clock.last, prev);
@@ -770,13 +740,13 @@ test_revision_compare(void **state)
   CofferRevision r[4];
   memset(r, 0, sizeof r);
   r[0].hlc = 100;
-  r[0].device[0] = 0xFF;   /* device bytes lose to a higher hlc */
+  r[0].device[0] = 0xFF; /* device bytes lose to a higher hlc */
   r[1].hlc = 101;
   r[1].device[15] = 0x01;
   r[2].hlc = 101;
   r[2].device[15] = 0x02;
   r[3].hlc = 101;
-  r[3].device[0] = 0x01;   /* memcmp order: first byte dominates */
+  r[3].device[0] = 0x01; /* memcmp order: first byte dominates */
   for (int i = 0; i < 4; i++) {
     assert_int_equal(coffer_revision_compare(&r[i], &r[i]), 0);
     for (int j = i + 1; j < 4; j++) {
@@ -787,7 +757,7 @@ test_revision_compare(void **state)
   CofferRevision copy = r[2];
   assert_int_equal(coffer_revision_compare(&copy, &r[2]), 0);
   CofferRevision hi = { .hlc = UINT64_MAX }, lo = { .hlc = 0 };
-  assert_true(coffer_revision_compare(&lo, &hi) < 0);   /* no subtraction overflow */
+  assert_true(coffer_revision_compare(&lo, &hi) < 0); /* no subtraction overflow */
   assert_true(coffer_revision_compare(&hi, &lo) > 0);
 }
 
@@ -872,21 +842,16 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_seal_open_round_trip, setup_record, teardown_record),
     cmocka_unit_test_setup_teardown(test_seal_without_secret, setup_record, teardown_record),
-    cmocka_unit_test_setup_teardown(test_empty_meta_and_empty_secret, setup_record,
-                                    teardown_record),
+    cmocka_unit_test_setup_teardown(test_empty_meta_and_empty_secret, setup_record, teardown_record),
     cmocka_unit_test_setup_teardown(test_nonces_fresh_per_seal, setup_record, teardown_record),
     cmocka_unit_test_setup_teardown(test_tamper_every_byte, setup_record, teardown_record),
-    cmocka_unit_test_setup_teardown(test_header_changes_fail_auth, setup_record,
-                                    teardown_record),
+    cmocka_unit_test_setup_teardown(test_header_changes_fail_auth, setup_record, teardown_record),
     cmocka_unit_test_setup_teardown(test_wrong_vault_or_key, setup_record, teardown_record),
     cmocka_unit_test_setup_teardown(test_swapped_parts, setup_record, teardown_record),
-    cmocka_unit_test_setup_teardown(test_record_moved_to_other_id, setup_record,
-                                    teardown_record),
-    cmocka_unit_test_setup_teardown(test_truncated_and_extended, setup_record,
-                                    teardown_record),
+    cmocka_unit_test_setup_teardown(test_record_moved_to_other_id, setup_record, teardown_record),
+    cmocka_unit_test_setup_teardown(test_truncated_and_extended, setup_record, teardown_record),
     cmocka_unit_test_setup_teardown(test_bad_length_fields, setup_record, teardown_record),
-    cmocka_unit_test_setup_teardown(test_unknown_version_kind_flags, setup_record,
-                                    teardown_record),
+    cmocka_unit_test_setup_teardown(test_unknown_version_kind_flags, setup_record, teardown_record),
     cmocka_unit_test_setup_teardown(test_size_cap, setup_record, teardown_record),
     cmocka_unit_test(test_keyslot_round_trip),
     cmocka_unit_test(test_keyslot_wrong_password),

@@ -21,6 +21,8 @@
 typedef struct {
   GMainLoop *loop;
   GDBusConnection *connection;
+  CofferVault *vault;
+  CofferControlServer *control;
   gboolean acquired;
   int exit_code;
 } Agent;
@@ -72,12 +74,42 @@ describe_owner(GDBusConnection *connection)
   return g_strdup_printf("%s (pid %u)", cmdline, pid);
 }
 
+static CofferControlServer *
+start_control(CofferVault *vault, GError **error)
+{
+  char path[256];
+
+  if (coffer_control_socket_path(path, sizeof path) != 0) {
+    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                "no runtime directory for the control socket (XDG_RUNTIME_DIR is not set)");
+    return NULL;
+  }
+  return coffer_control_server_new(vault, path, error);
+}
+
+/* The control socket is taken once the bus name is ours, so `--replace`
+ * can wait for the agent it replaced to let go of the socket. */
 static void
 on_name_acquired(GDBusConnection *connection, const char *name, gpointer user_data)
 {
   Agent *agent = user_data;
+  g_autoptr(GError) error = NULL;
+  gint64 deadline = g_get_monotonic_time() + (opt_replace ? 3 : 0) * G_USEC_PER_SEC;
 
   agent->acquired = TRUE;
+  for (;;) {
+    g_clear_error(&error);
+    agent->control = start_control(agent->vault, &error);
+    if (agent->control != NULL || g_get_monotonic_time() >= deadline)
+      break;
+    g_usleep(50 * 1000);
+  }
+  if (agent->control == NULL) {
+    g_printerr("cofferd: %s\n", error->message);
+    agent->exit_code = 1;
+    g_main_loop_quit(agent->loop);
+    return;
+  }
   g_message("serving %s", name);
 }
 
@@ -90,9 +122,15 @@ on_name_lost(GDBusConnection *connection, const char *name, gpointer user_data)
     g_printerr("cofferd: lost the connection to the session bus\n");
   } else if (!agent->acquired) {
     g_autofree char *owner = describe_owner(connection);
-    g_printerr("cofferd: %s is already provided by %s; stop it, or run `cofferd --replace`\n", name, owner);
+    if (opt_replace)
+      g_printerr("cofferd: %s is provided by %s, which does not allow replacement; stop it first\n", name, owner);
+    else
+      g_printerr("cofferd: %s is already provided by %s; stop it, or run `cofferd --replace`\n", name, owner);
   } else {
+    /* Replaced (`--replace`): a normal way to stop. */
     g_message("%s was taken over by another program; exiting", name);
+    g_main_loop_quit(agent->loop);
+    return;
   }
   agent->exit_code = 1;
   g_main_loop_quit(agent->loop);
@@ -113,19 +151,6 @@ default_store_path(void)
   return g_build_filename(g_get_user_data_dir(), "coffer", "vault.db", NULL);
 }
 
-static CofferControlServer *
-start_control(CofferVault *vault, GError **error)
-{
-  char path[256];
-
-  if (coffer_control_socket_path(path, sizeof path) != 0) {
-    g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
-                "no runtime directory for the control socket (XDG_RUNTIME_DIR is not set)");
-    return NULL;
-  }
-  return coffer_control_server_new(vault, path, error);
-}
-
 static int
 run(Agent *agent)
 {
@@ -134,7 +159,6 @@ run(Agent *agent)
   g_autoptr(CofferVault) vault = NULL;
   g_autoptr(CofferPrompter) prompter = coffer_external_prompter_new();
   g_autoptr(CofferService) service = NULL;
-  g_autoptr(CofferControlServer) control = NULL;
   GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT | G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
   guint owner_id;
 
@@ -149,11 +173,6 @@ run(Agent *agent)
     return 1;
   }
   g_dbus_connection_set_exit_on_close(agent->connection, FALSE);
-  control = start_control(vault, &error);
-  if (control == NULL) {
-    g_printerr("cofferd: %s\n", error->message);
-    return 1;
-  }
   service = coffer_service_new(agent->connection, vault, prompter, &error);
   if (service == NULL) {
     g_printerr("cofferd: cannot export the Secret Service: %s\n", error->message);
@@ -161,11 +180,14 @@ run(Agent *agent)
   }
   if (opt_replace)
     flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
+  agent->vault = vault;
   owner_id = g_bus_own_name_on_connection(agent->connection, SECRETS_NAME, flags, on_name_acquired, on_name_lost,
                                           agent, NULL);
   g_main_loop_run(agent->loop);
+  g_clear_pointer(&agent->control, coffer_control_server_free);
   g_bus_unown_name(owner_id);
   coffer_vault_lock(vault);
+  agent->vault = NULL;
   return agent->exit_code;
 }
 

@@ -5,6 +5,7 @@ second agent and another provider are named, --replace takes over."""
 import hashlib
 import os
 import sqlite3
+import time
 import subprocess
 import unittest
 
@@ -143,7 +144,10 @@ class ProviderTests(unittest.TestCase):
             self.world.daemon = new
             self.world._wait_for_name()
             self.assertEqual(self.owner_pid(), new.pid)
-            # The new agent serves the same vault and the control socket.
+            # The new agent serves the control socket once its name is set up.
+            deadline = time.monotonic() + 10
+            while self.world.coffer('status', check=False).returncode != 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
             self.assertEqual(self.world.coffer('status').returncode, 0)
         finally:
             self.world.daemon = new

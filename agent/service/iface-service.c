@@ -5,6 +5,10 @@
 
 #include "service/service-private.h"
 
+/* dbus-daemon's default max_message_size is 128 MiB on the session bus and
+ * 32 MiB on some systems; stay well under what every bus accepts. */
+#define MAX_REPLY_BYTES (30u * 1024 * 1024)
+
 static void
 open_session(CofferService *service, GVariant *parameters, GDBusMethodInvocation *invocation)
 {
@@ -220,7 +224,7 @@ get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation 
     return;
   }
   g_variant_builder_init(&builder, G_VARIANT_TYPE("a{o(oayays)}"));
-  for (guint i = 0; items[i] != NULL; i++) {
+  for (guint i = 0, reply_bytes = 0; items[i] != NULL; i++) {
     CofferItem *item = coffer_service_lookup_item(service, items[i], NULL);
     GVariant *secret;
     /* Unknown items are left out; a locked one fails the call, so the
@@ -238,6 +242,17 @@ get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation 
       g_variant_builder_clear(&builder);
       coffer_return_error(invocation, error);
       g_error_free(error);
+      return;
+    }
+    /* A reply past the bus's message limit would be dropped by the bus
+     * (and the caller left waiting): refuse it instead. */
+    reply_bytes += g_variant_get_size(secret);
+    if (reply_bytes > MAX_REPLY_BYTES) {
+      g_variant_unref(g_variant_ref_sink(secret));
+      g_variant_builder_clear(&builder);
+      g_dbus_method_invocation_return_dbus_error(invocation, "org.freedesktop.DBus.Error.LimitsExceeded",
+                                                 "the secrets asked for do not fit in one D-Bus message; "
+                                                 "ask for fewer items at a time");
       return;
     }
     g_variant_builder_add(&builder, "{o@(oayays)}", items[i], secret);

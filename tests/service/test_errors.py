@@ -217,6 +217,29 @@ class ErrorTests(ServiceTestCase):
         self.client.delete(item)
         self.assertUnchanged()
 
+    @coffer_only('coffer bounds secrets and replies')
+    def test_oversized_secret_is_refused(self):
+        self.assertDBusError(ERR_INVALID_ARGS, self.client.create_item, LOGIN, self.dh, 'huge',
+                             {'huge': 'yes'}, os.urandom(17 * 1024 * 1024))
+        self.assertUnchanged()
+
+    @coffer_only('coffer bounds secrets and replies')
+    def test_reply_past_the_bus_limit_is_an_error(self):
+        items = [self.client.create_item(LOGIN, self.dh, 'big %d' % i, {'big': str(i)},
+                                         os.urandom(12 * 1024 * 1024)) for i in range(3)]
+        try:
+            self.assertDBusError('org.freedesktop.DBus.Error.LimitsExceeded', self.client.service,
+                                 'GetSecrets', 'aoo', [dbus.ObjectPath(i) for i in items],
+                                 dbus.ObjectPath(self.dh.path))
+            self.assertAlive()
+            # Fewer at a time works.
+            got = self.client.service('GetSecrets', 'aoo', [dbus.ObjectPath(items[0])],
+                                      dbus.ObjectPath(self.dh.path))
+            self.assertEqual(list(got), [items[0]])
+        finally:
+            for item in items:
+                self.client.delete(item)
+
     def test_raw_message_with_invalid_utf8(self):
         from jeepney import DBusAddress, new_method_call
         from jeepney.io.blocking import open_dbus_connection

@@ -46,6 +46,7 @@ static const char schema_sql[] =
   "  dirty     INTEGER NOT NULL DEFAULT 1"
   ");"
   "CREATE INDEX records_parent ON records (parent);"
+  "CREATE INDEX records_dirty ON records (id) WHERE dirty = 1;"
   "CREATE TABLE lookup ("
   "  record BLOB NOT NULL REFERENCES records (id) ON DELETE CASCADE,"
   "  hash   BLOB NOT NULL CHECK (length(hash) = 32),"
@@ -61,7 +62,7 @@ static const char schema_sql[] =
   "CREATE INDEX history_record ON history (record);";
 
 static const char *const schema_indexes[] = {
-  "records_parent", "lookup_hash", "history_record",
+  "records_parent", "records_dirty", "lookup_hash", "history_record",
 };
 
 static const char *const stmt_sql[COFFER_STORE_N_STMTS] = {
@@ -97,6 +98,31 @@ static const char *const stmt_sql[COFFER_STORE_N_STMTS] = {
     " coalesce(sum(kind = 2 AND tombstone = 0), 0),"
     " coalesce(sum(tombstone != 0), 0) FROM records",
   [COFFER_STORE_STMT_COUNT_HISTORY] = "SELECT count(*) FROM history",
+  /* A record as the remote has it: clean, with its ETag. */
+  [COFFER_STORE_STMT_PUT_SYNCED] =
+    "INSERT INTO records (id, kind, parent, tombstone, envelope, etag, dirty)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)"
+    " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+    " parent = excluded.parent, tombstone = excluded.tombstone,"
+    " envelope = excluded.envelope, etag = excluded.etag, dirty = 0",
+  [COFFER_STORE_STMT_GET_SYNC_STATE] = "SELECT etag, dirty FROM records WHERE id = ?1",
+  /* Clean only if what was pushed is still what we hold. */
+  [COFFER_STORE_STMT_MARK_PUSHED] =
+    "UPDATE records SET etag = ?2,"
+    " dirty = CASE WHEN envelope = ?3 THEN 0 ELSE dirty END WHERE id = ?1",
+  [COFFER_STORE_STMT_MARK_DIRTY] = "UPDATE records SET dirty = 1 WHERE id = ?1",
+  [COFFER_STORE_STMT_DIRTY_RECORDS] =
+    "SELECT id, kind, parent, tombstone, envelope, etag FROM records WHERE dirty = 1",
+  [COFFER_STORE_STMT_HISTORY_OF] =
+    "SELECT seq, added, envelope FROM history WHERE record = ?1 ORDER BY seq DESC",
+  [COFFER_STORE_STMT_GET_HISTORY] = "SELECT record, added, envelope FROM history WHERE seq = ?1",
+  [COFFER_STORE_STMT_TOMBSTONES] =
+    "SELECT id, kind, parent, tombstone, envelope FROM records WHERE tombstone = 1",
+  /* Older than ?1 and not among the newest ?2 versions of its record. */
+  [COFFER_STORE_STMT_REMOVE_HISTORY] =
+    "DELETE FROM history WHERE added < ?1 AND seq NOT IN"
+    " (SELECT h.seq FROM history h WHERE h.record = history.record ORDER BY h.seq DESC LIMIT ?2)"
+    " RETURNING length(envelope)",
 };
 
 G_DEFINE_QUARK(coffer-store-error-quark, coffer_store_error)
@@ -481,6 +507,7 @@ coffer_store_record_free(CofferStoreRecord *record)
   if (record == NULL)
     return;
   g_clear_pointer(&record->envelope, g_bytes_unref);
+  g_free(record->etag);
   g_free(record);
 }
 
@@ -891,4 +918,204 @@ sqlite3 *
 coffer_store_db(CofferStore *store)
 {
   return store->db;
+}
+
+/* ---- sync state --------------------------------------------------------- */
+
+static gboolean
+bind_record(CofferStore *store, sqlite3_stmt *stmt, const CofferStoreRecord *record, GError **error)
+{
+  bind_id(stmt, 1, record->id);
+  sqlite3_bind_int(stmt, 2, record->kind);
+  if (!is_zero_id(record->parent))
+    bind_id(stmt, 3, record->parent);
+  sqlite3_bind_int(stmt, 4, record->tombstone ? 1 : 0);
+  int rc = bind_bytes(stmt, 5, record->envelope);
+  if (rc != SQLITE_OK)
+    return fail(store, error, rc, "writing record");
+  return TRUE;
+}
+
+gboolean
+coffer_store_put_synced_record(CofferStore *store, const CofferStoreRecord *record, const char *etag,
+                               GError **error)
+{
+  g_return_val_if_fail(store != NULL && record != NULL && record->envelope != NULL, FALSE);
+  if (!check_writable(store, error))
+    return FALSE;
+  g_autoptr(KeptStmt) stmt = kept(store, COFFER_STORE_STMT_PUT_SYNCED);
+  if (!bind_record(store, stmt, record, error))
+    return FALSE;
+  if (etag != NULL)
+    sqlite3_bind_text(stmt, 6, etag, -1, SQLITE_STATIC);
+  return run(store, stmt, "writing synced record", error);
+}
+
+gboolean
+coffer_store_get_sync_state(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], char **etag,
+                            gboolean *dirty, GError **error)
+{
+  g_return_val_if_fail(store != NULL && id != NULL, FALSE);
+  if (etag != NULL)
+    *etag = NULL;
+  if (dirty != NULL)
+    *dirty = FALSE;
+  g_autoptr(KeptStmt) stmt = kept(store, COFFER_STORE_STMT_GET_SYNC_STATE);
+  bind_id(stmt, 1, id);
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE)
+    return TRUE;
+  if (rc != SQLITE_ROW)
+    return fail(store, error, rc, "reading sync state");
+  if (etag != NULL && sqlite3_column_text(stmt, 0) != NULL)
+    *etag = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+  if (dirty != NULL)
+    *dirty = sqlite3_column_int(stmt, 1) != 0;
+  return TRUE;
+}
+
+gboolean
+coffer_store_mark_pushed(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GBytes *pushed,
+                         const char *etag, GError **error)
+{
+  g_return_val_if_fail(store != NULL && id != NULL && pushed != NULL, FALSE);
+  if (!check_writable(store, error))
+    return FALSE;
+  g_autoptr(KeptStmt) stmt = kept(store, COFFER_STORE_STMT_MARK_PUSHED);
+  bind_id(stmt, 1, id);
+  if (etag != NULL)
+    sqlite3_bind_text(stmt, 2, etag, -1, SQLITE_STATIC);
+  int rc = bind_bytes(stmt, 3, pushed);
+  if (rc != SQLITE_OK)
+    return fail(store, error, rc, "marking pushed");
+  return run(store, stmt, "marking pushed", error);
+}
+
+gboolean
+coffer_store_mark_dirty(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GError **error)
+{
+  g_return_val_if_fail(store != NULL && id != NULL, FALSE);
+  if (!check_writable(store, error))
+    return FALSE;
+  g_autoptr(KeptStmt) stmt = kept(store, COFFER_STORE_STMT_MARK_DIRTY);
+  bind_id(stmt, 1, id);
+  return run(store, stmt, "marking dirty", error);
+}
+
+/* Runs a query of (id, kind, parent, tombstone, envelope[, etag]) rows. */
+static gboolean
+foreach_row(CofferStore *store, CofferStoreStmt which, CofferStoreRecordFunc func, gpointer user_data,
+            GError **error)
+{
+  g_return_val_if_fail(!sqlite3_stmt_busy(store->stmts[which]), FALSE);
+  g_autoptr(KeptStmt) stmt = kept(store, which);
+  gboolean with_etag = sqlite3_column_count(stmt) > 5;
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    g_autoptr(CofferStoreRecord) record = NULL;
+    if (!record_from_row(store, stmt, &record, error))
+      return FALSE;
+    if (with_etag && sqlite3_column_text(stmt, 5) != NULL)
+      record->etag = g_strdup((const char *)sqlite3_column_text(stmt, 5));
+    if (!func(record, user_data))
+      return TRUE;
+  }
+  if (rc != SQLITE_DONE)
+    return fail(store, error, rc, "listing records");
+  return TRUE;
+}
+
+gboolean
+coffer_store_foreach_dirty(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data, GError **error)
+{
+  g_return_val_if_fail(store != NULL && func != NULL, FALSE);
+  return foreach_row(store, COFFER_STORE_STMT_DIRTY_RECORDS, func, user_data, error);
+}
+
+gboolean
+coffer_store_foreach_tombstone(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data,
+                               GError **error)
+{
+  g_return_val_if_fail(store != NULL && func != NULL, FALSE);
+  return foreach_row(store, COFFER_STORE_STMT_TOMBSTONES, func, user_data, error);
+}
+
+/* ---- history -------------------------------------------------------------- */
+
+void
+coffer_store_history_free(CofferStoreHistory *entry)
+{
+  if (entry == NULL)
+    return;
+  g_clear_pointer(&entry->envelope, g_bytes_unref);
+  g_free(entry);
+}
+
+gboolean
+coffer_store_list_history(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GPtrArray **entries,
+                          GError **error)
+{
+  g_return_val_if_fail(store != NULL && id != NULL && entries != NULL, FALSE);
+  g_autoptr(GPtrArray) list = g_ptr_array_new_with_free_func((GDestroyNotify)coffer_store_history_free);
+  g_autoptr(KeptStmt) stmt = kept(store, COFFER_STORE_STMT_HISTORY_OF);
+  bind_id(stmt, 1, id);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    CofferStoreHistory *entry = g_new0(CofferStoreHistory, 1);
+    entry->seq = sqlite3_column_int64(stmt, 0);
+    entry->added = sqlite3_column_int64(stmt, 1);
+    memcpy(entry->record, id, COFFER_STORE_ID_BYTES);
+    entry->envelope = g_bytes_new(sqlite3_column_blob(stmt, 2), (gsize)sqlite3_column_bytes(stmt, 2));
+    g_ptr_array_add(list, entry);
+  }
+  if (rc != SQLITE_DONE)
+    return fail(store, error, rc, "reading history");
+  *entries = g_steal_pointer(&list);
+  return TRUE;
+}
+
+gboolean
+coffer_store_get_history(CofferStore *store, gint64 seq, CofferStoreHistory **entry, GError **error)
+{
+  g_return_val_if_fail(store != NULL && entry != NULL, FALSE);
+  *entry = NULL;
+  g_autoptr(KeptStmt) stmt = kept(store, COFFER_STORE_STMT_GET_HISTORY);
+  sqlite3_bind_int64(stmt, 1, seq);
+  int rc = sqlite3_step(stmt);
+  if (rc == SQLITE_DONE)
+    return TRUE;
+  if (rc != SQLITE_ROW)
+    return fail(store, error, rc, "reading history");
+  if (sqlite3_column_bytes(stmt, 0) != COFFER_STORE_ID_BYTES) {
+    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT, "%s: malformed history row", store->path);
+    return FALSE;
+  }
+  CofferStoreHistory *found = g_new0(CofferStoreHistory, 1);
+  found->seq = seq;
+  memcpy(found->record, sqlite3_column_blob(stmt, 0), COFFER_STORE_ID_BYTES);
+  found->added = sqlite3_column_int64(stmt, 1);
+  found->envelope = g_bytes_new(sqlite3_column_blob(stmt, 2), (gsize)sqlite3_column_bytes(stmt, 2));
+  *entry = found;
+  return TRUE;
+}
+
+gboolean
+coffer_store_prune_history(CofferStore *store, gint64 older_than, guint keep, guint64 *removed, guint64 *bytes,
+                           GError **error)
+{
+  g_return_val_if_fail(store != NULL, FALSE);
+  *removed = *bytes = 0;
+  if (!check_writable(store, error))
+    return FALSE;
+  g_autoptr(KeptStmt) stmt = kept(store, COFFER_STORE_STMT_REMOVE_HISTORY);
+  sqlite3_bind_int64(stmt, 1, older_than);
+  sqlite3_bind_int64(stmt, 2, keep);
+  int rc;
+  while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+    (*removed)++;
+    *bytes += (guint64)sqlite3_column_int64(stmt, 0);
+  }
+  if (rc != SQLITE_DONE)
+    return fail(store, error, rc, "pruning history");
+  return TRUE;
 }

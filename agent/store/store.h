@@ -36,6 +36,7 @@ typedef struct {
   guint8 parent[COFFER_STORE_ID_BYTES];    /* owning collection; zeros if none */
   gboolean tombstone;
   GBytes *envelope;                        /* owned */
+  char *etag;                              /* owned; only filled by foreach_dirty */
 } CofferStoreRecord;
 
 void coffer_store_record_free(CofferStoreRecord *record);
@@ -100,3 +101,44 @@ typedef struct {
   guint64 bytes;  /* database file size incl. WAL */
 } CofferStoreStats;
 gboolean coffer_store_get_stats(CofferStore *store, CofferStoreStats *stats, GError **error);
+
+/* ---- sync state ------------------------------------------------------------
+ * Each record carries the ETag the remote gave for the version we last
+ * pushed or pulled, and a dirty flag: changed here, not yet pushed. */
+
+/* Stores a record as the remote has it: clean, with its ETag (NULL: none). */
+gboolean coffer_store_put_synced_record(CofferStore *store, const CofferStoreRecord *record, const char *etag,
+                                        GError **error);
+/* *etag NULL when never synced; a missing record gives NULL/FALSE. */
+gboolean coffer_store_get_sync_state(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], char **etag,
+                                     gboolean *dirty, GError **error);
+/* Records the ETag of a push and clears dirty if the record still holds
+ * exactly `pushed` (it may have changed again meanwhile). */
+gboolean coffer_store_mark_pushed(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GBytes *pushed,
+                                  const char *etag, GError **error);
+gboolean coffer_store_mark_dirty(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GError **error);
+/* Dirty records, with record->etag filled.  Uses a partial index. */
+gboolean coffer_store_foreach_dirty(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data,
+                                    GError **error);
+gboolean coffer_store_foreach_tombstone(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data,
+                                        GError **error);
+
+/* ---- history ---------------------------------------------------------------- */
+typedef struct {
+  gint64 seq;
+  gint64 added;                            /* seconds since the epoch */
+  guint8 record[COFFER_STORE_ID_BYTES];
+  GBytes *envelope;
+} CofferStoreHistory;
+
+void coffer_store_history_free(CofferStoreHistory *entry);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(CofferStoreHistory, coffer_store_history_free)
+/* Versions of one record, newest first. */
+gboolean coffer_store_list_history(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GPtrArray **entries,
+                                   GError **error);
+/* *entry NULL when there is no such row. */
+gboolean coffer_store_get_history(CofferStore *store, gint64 seq, CofferStoreHistory **entry, GError **error);
+/* Removes versions added before older_than that are not among the newest
+ * `keep` of their record; counts what went. */
+gboolean coffer_store_prune_history(CofferStore *store, gint64 older_than, guint keep, guint64 *removed,
+                                    guint64 *bytes, GError **error);

@@ -186,6 +186,7 @@ collect_record(const CofferStoreRecord *record, gpointer user_data)
   copy = g_new0(CofferStoreRecord, 1);
   *copy = *record;
   copy->envelope = g_bytes_ref(record->envelope);
+  copy->etag = g_strdup(record->etag);
   g_ptr_array_add(records, copy);
   return TRUE;
 }

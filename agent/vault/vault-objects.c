@@ -87,8 +87,8 @@ coffer_item_add(CofferCollection *collection, const guint8 id[COFFER_ID_BYTES])
   return item;
 }
 
-static void
-remove_item(CofferItem *item)
+void
+coffer_item_remove(CofferItem *item)
 {
   g_hash_table_remove(item->collection->vault->items, item->name);
   g_hash_table_remove(item->collection->items, item->name);
@@ -201,8 +201,8 @@ attributes_from_variant(GVariant *value)
   return attributes;
 }
 
-static GVariant *
-parse_meta(const guint8 *data, gsize len, GError **error)
+GVariant *
+coffer_vault_parse_meta(const guint8 *data, gsize len, GError **error)
 {
   g_autoptr(GBytes) bytes = g_bytes_new(data, len);
   g_autoptr(GVariant) meta = g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE_VARDICT, bytes, FALSE));
@@ -214,8 +214,8 @@ parse_meta(const guint8 *data, gsize len, GError **error)
   return g_steal_pointer(&meta);
 }
 
-static void
-apply_collection_meta(CofferCollection *collection, GVariant *meta)
+void
+coffer_collection_apply_meta(CofferCollection *collection, GVariant *meta)
 {
   GVariantDict dict;
   const char *label = "";
@@ -229,8 +229,8 @@ apply_collection_meta(CofferCollection *collection, GVariant *meta)
   g_variant_dict_clear(&dict);
 }
 
-static void
-apply_item_meta(CofferItem *item, GVariant *meta)
+void
+coffer_item_apply_meta(CofferItem *item, GVariant *meta)
 {
   GVariantDict dict;
   const char *label = "", *content_type = "text/plain";
@@ -265,7 +265,7 @@ coffer_vault_load_record_meta(CofferVault *vault, const CofferStoreRecord *recor
     g_propagate_error(error, coffer_vault_error_from_crypto(rc, "record"));
     return FALSE;
   }
-  meta = parse_meta(meta_bytes, meta_len, error);
+  meta = coffer_vault_parse_meta(meta_bytes, meta_len, error);
   free(meta_bytes);
   if (meta == NULL)
     return FALSE;
@@ -273,14 +273,14 @@ coffer_vault_load_record_meta(CofferVault *vault, const CofferStoreRecord *recor
     CofferCollection *collection = g_hash_table_lookup(vault->collections, name);
     if (collection != NULL) {
       coffer_collection_forget_meta(collection);
-      apply_collection_meta(collection, meta);
+      coffer_collection_apply_meta(collection, meta);
     }
   } else {
     g_autofree char *hex = coffer_id_to_hex(record->id);
     CofferItem *item = g_hash_table_lookup(vault->items, hex);
     if (item != NULL) {
       coffer_item_forget_meta(item);
-      apply_item_meta(item, meta);
+      coffer_item_apply_meta(item, meta);
     }
   }
   return TRUE;
@@ -289,8 +289,8 @@ coffer_vault_load_record_meta(CofferVault *vault, const CofferStoreRecord *recor
 /* ---- writing records ------------------------------------------------------ */
 
 /* Lookup hashes of an item's attributes: n * COFFER_HASH_BYTES bytes. */
-static guint8 *
-attribute_hashes(CofferVault *vault, GHashTable *attributes, gsize *n)
+guint8 *
+coffer_vault_attribute_hashes(CofferVault *vault, GHashTable *attributes, gsize *n)
 {
   guint size = attributes ? g_hash_table_size(attributes) : 0;
   guint8 *hashes = g_malloc0((gsize)MAX(size, 1) * COFFER_HASH_BYTES);
@@ -361,7 +361,7 @@ store_record(CofferVault *vault, const RecordWrite *write, GError **error)
     memcpy(record.parent, write->parent, COFFER_ID_BYTES);
   record.tombstone = write->tombstone;
   record.envelope = envelope;
-  hashes = attribute_hashes(vault, write->tombstone ? NULL : write->attributes, &n_hashes);
+  hashes = coffer_vault_attribute_hashes(vault, write->tombstone ? NULL : write->attributes, &n_hashes);
   if (!coffer_store_begin(vault->store, &local))
     goto fail;
   if (!coffer_store_get_record(vault->store, write->id, &old, &local) ||
@@ -446,8 +446,8 @@ store_secret_in_memory(CofferItem *item, const guint8 *secret, gsize len, GError
 
 /* Persists an item whose in-memory metadata was just changed, with the given
  * secret (or its current one when secret is NULL). */
-static gboolean
-write_item(CofferVault *vault, CofferItem *item, const guint8 *secret, gsize secret_len, GError **error)
+gboolean
+coffer_vault_write_item(CofferVault *vault, CofferItem *item, const guint8 *secret, gsize secret_len, GError **error)
 {
   g_autoptr(GVariant) meta = NULL;
   guint8 *current = NULL;
@@ -811,7 +811,7 @@ replace_item(CofferVault *vault, CofferItem *item, const CofferItemContent *cont
   fill_item(item, content);
   item->created = created;
   item->modified = now_seconds();
-  if (!write_item(vault, item, content->secret, content->secret_len, error)) {
+  if (!coffer_vault_write_item(vault, item, content->secret, content->secret_len, error)) {
     /* Attributes are the same by definition; restore the rest. */
     g_free(item->label);
     item->label = g_steal_pointer(&old_label);
@@ -852,8 +852,8 @@ coffer_vault_create_item(CofferVault *vault, CofferCollection *collection, const
   item = coffer_item_add(collection, id);
   fill_item(item, content);
   item->created = item->modified = now_seconds();
-  if (!write_item(vault, item, content->secret, content->secret_len, error)) {
-    remove_item(item);
+  if (!coffer_vault_write_item(vault, item, content->secret, content->secret_len, error)) {
+    coffer_item_remove(item);
     return NULL;
   }
   coffer_vault_emit_item(vault, SIGNAL_ITEM_CREATED, item);
@@ -875,7 +875,7 @@ coffer_vault_delete_item(CofferVault *vault, CofferItem *item, GError **error)
     if (!store_record(vault, &write, error))
       return FALSE;
   }
-  remove_item(item);
+  coffer_item_remove(item);
   g_signal_emit(vault, coffer_vault_signals[SIGNAL_ITEM_DELETED], 0, collection_name, item_name);
   return TRUE;
 }
@@ -891,7 +891,7 @@ coffer_vault_set_item_label(CofferVault *vault, CofferItem *item, const char *la
   old_label = g_steal_pointer(&item->label);
   item->label = g_strdup(label);
   item->modified = now_seconds();
-  if (!write_item(vault, item, NULL, 0, error)) {
+  if (!coffer_vault_write_item(vault, item, NULL, 0, error)) {
     g_free(item->label);
     item->label = g_steal_pointer(&old_label);
     item->modified = old_modified;
@@ -913,7 +913,7 @@ coffer_vault_set_item_attributes(CofferVault *vault, CofferItem *item, GHashTabl
   old_attributes = g_steal_pointer(&item->attributes);
   item->attributes = copy_attributes(attributes);
   item->modified = now_seconds();
-  if (!write_item(vault, item, NULL, 0, error)) {
+  if (!coffer_vault_write_item(vault, item, NULL, 0, error)) {
     g_hash_table_unref(item->attributes);
     item->attributes = g_steal_pointer(&old_attributes);
     item->modified = old_modified;
@@ -936,7 +936,7 @@ coffer_vault_set_item_secret(CofferVault *vault, CofferItem *item, const guint8 
   old_type = g_steal_pointer(&item->content_type);
   item->content_type = g_strdup(content_type ? content_type : "text/plain");
   item->modified = now_seconds();
-  if (!write_item(vault, item, secret ? secret : (const guint8 *)"", secret_len, error)) {
+  if (!coffer_vault_write_item(vault, item, secret ? secret : (const guint8 *)"", secret_len, error)) {
     g_free(item->content_type);
     item->content_type = g_steal_pointer(&old_type);
     item->modified = old_modified;
@@ -1036,7 +1036,7 @@ search_store(CofferVault *vault, CofferCollection *collection, GHashTable *attri
              GError **error)
 {
   gsize n_hashes = 0;
-  g_autofree guint8 *hashes = attribute_hashes(vault, attributes, &n_hashes);
+  g_autofree guint8 *hashes = coffer_vault_attribute_hashes(vault, attributes, &n_hashes);
   g_autoptr(GArray) ids = NULL;
   GError *local = NULL;
 

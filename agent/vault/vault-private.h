@@ -76,3 +76,20 @@ void coffer_vault_emit_item(CofferVault *vault, guint signal, CofferItem *item);
 void coffer_vault_emit_collection(CofferVault *vault, guint signal, CofferCollection *collection);
 gboolean coffer_vault_save_aliases(CofferVault *vault, GError **error);
 GError *coffer_vault_error_from_crypto(int rc, const char *what);
+GVariant *coffer_vault_parse_meta(const guint8 *data, gsize len, GError **error);
+void coffer_collection_apply_meta(CofferCollection *collection, GVariant *meta);
+void coffer_item_apply_meta(CofferItem *item, GVariant *meta);
+guint8 *coffer_vault_attribute_hashes(CofferVault *vault, GHashTable *attributes, gsize *n);
+/* Persists an item whose in-memory metadata changed, with this secret (or
+ * its current one when secret is NULL), as a new revision. */
+gboolean coffer_vault_write_item(CofferVault *vault, CofferItem *item, const guint8 *secret, gsize secret_len,
+                                 GError **error);
+void coffer_item_remove(CofferItem *item);
+/* vault.c: takes a key into an unlocked, loaded state (emits lock-changed). */
+gboolean coffer_vault_adopt_key(CofferVault *vault, guint8 *vk, GError **error);
+gboolean coffer_vault_create_identity(CofferVault *vault, const guint8 *vault_id, guint8 *vk, const char *password,
+                                      gsize password_len, GError **error);
+gboolean coffer_vault_write_local_slot(CofferVault *vault, const guint8 *vk, const char *password, gsize len,
+                                       GError **error);
+gboolean coffer_vault_check_local_password(CofferVault *vault, const char *password, gsize len, GError **error);
+gboolean coffer_vault_set_vault_id(CofferVault *vault, const guint8 vault_id[COFFER_ID_BYTES], GError **error);

@@ -347,9 +347,10 @@ write_keyslot(CofferVault *vault, const guint8 *vk, const char *password, gsize 
   return set_meta(vault, META_KEYSLOT, slot, sizeof slot, error);
 }
 
-/* Writes identity, keys and the login collection in one transaction. */
+/* Writes identity, keys and (write_login) the login collection in one
+ * transaction. */
 static gboolean
-write_new_vault(CofferVault *vault, const char *password, gsize len, GError **error)
+write_new_vault(CofferVault *vault, const char *password, gsize len, gboolean write_login, GError **error)
 {
   CofferCollection *login = g_hash_table_lookup(vault->collections, COFFER_LOGIN_COLLECTION);
   GError *local = NULL;
@@ -362,7 +363,8 @@ write_new_vault(CofferVault *vault, const char *password, gsize len, GError **er
       !set_meta(vault, META_DEVICE_ID, vault->device_id, COFFER_ID_BYTES, error) ||
       !set_meta(vault, META_LOOKUP_KEY, vault->lk, COFFER_KEY_BYTES, error) ||
       !write_keyslot(vault, vault->vk, password, len, error) ||
-      !coffer_vault_write_collection(vault, login, FALSE, error) || !coffer_vault_save_aliases(vault, error))
+      (write_login && !coffer_vault_write_collection(vault, login, FALSE, error)) ||
+      !coffer_vault_save_aliases(vault, error))
     goto fail;
   if (!coffer_store_commit(vault->store, &local)) {
     g_propagate_error(error, storage_error(local));
@@ -374,38 +376,74 @@ fail:
   return FALSE;
 }
 
+/* Creates the vault's identity and keys.  A new vault (vault_id and vk
+ * NULL) gets random ones and writes its login collection; a joined vault
+ * takes the remote's (vk: sodium memory, taken over) and receives its login
+ * collection from there. */
 gboolean
-coffer_vault_initialize(CofferVault *vault, const char *password, gsize password_len, GError **error)
+coffer_vault_create_identity(CofferVault *vault, const guint8 *vault_id, guint8 *vk, const char *password,
+                             gsize password_len, GError **error)
 {
   CofferCollection *login = g_hash_table_lookup(vault->collections, COFFER_LOGIN_COLLECTION);
   guint64 now = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
+  gboolean fresh = vk == NULL;
 
   if (vault->initialized) {
     g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_ALREADY_INITIALIZED, "the vault already exists");
+    sodium_free(vk);
     return FALSE;
   }
-  if (!check_password(password, password_len, error))
+  if (!check_password(password, password_len, error)) {
+    sodium_free(vk);
     return FALSE;
+  }
   g_assert(login != NULL);
-  vault->vk = sodium_malloc(COFFER_KEY_BYTES);
+  vault->vk = fresh ? sodium_malloc(COFFER_KEY_BYTES) : vk;
   if (vault->vk == NULL) {
     g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
     return FALSE;
   }
-  coffer_random(vault->vk, COFFER_KEY_BYTES);
+  if (fresh)
+    coffer_random(vault->vk, COFFER_KEY_BYTES);
   coffer_random(vault->lk, COFFER_KEY_BYTES);
-  coffer_random(vault->vault_id, COFFER_ID_BYTES);
+  if (vault_id != NULL)
+    memcpy(vault->vault_id, vault_id, COFFER_ID_BYTES);
+  else
+    coffer_random(vault->vault_id, COFFER_ID_BYTES);
   coffer_random(vault->device_id, COFFER_ID_BYTES);
   login->loaded = TRUE;
   login->label = g_strdup("Login");
   login->created = login->modified = now;
-  if (!write_new_vault(vault, password, password_len, error)) {
+  if (!write_new_vault(vault, password, password_len, fresh, error)) {
     coffer_collection_forget_meta(login);
     g_clear_pointer(&vault->vk, sodium_free);
     return FALSE;
   }
   vault->initialized = TRUE;
   g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, FALSE);
+  return TRUE;
+}
+
+gboolean
+coffer_vault_initialize(CofferVault *vault, const char *password, gsize password_len, GError **error)
+{
+  return coffer_vault_create_identity(vault, NULL, NULL, password, password_len, error);
+}
+
+/* Re-wraps the local key slot around vk under password (join). */
+gboolean
+coffer_vault_write_local_slot(CofferVault *vault, const guint8 *vk, const char *password, gsize len,
+                              GError **error)
+{
+  return check_password(password, len, error) && write_keyslot(vault, vk, password, len, error);
+}
+
+gboolean
+coffer_vault_set_vault_id(CofferVault *vault, const guint8 vault_id[COFFER_ID_BYTES], GError **error)
+{
+  if (!set_meta(vault, META_VAULT_ID, vault_id, COFFER_ID_BYTES, error))
+    return FALSE;
+  memcpy(vault->vault_id, vault_id, COFFER_ID_BYTES);
   return TRUE;
 }
 
@@ -525,17 +563,14 @@ kdf_job_check(KdfJob *job, GError **error)
 
 /* Main loop: takes the unwrapped key (or, if already unlocked, only checks
  * the password, so `coffer unlock` with a wrong one says so). */
-static gboolean
-apply_unlock(CofferVault *vault, KdfJob *job, GError **error)
+gboolean
+coffer_vault_adopt_key(CofferVault *vault, guint8 *vk, GError **error)
 {
   LoadState state = { vault, NULL, 0 };
   GError *local = NULL;
 
-  if (!kdf_job_check(job, error))
-    return FALSE;
-  if (vault->vk != NULL)
-    return TRUE;
-  vault->vk = g_steal_pointer(&job->vk);
+  g_assert(vault->vk == NULL);
+  vault->vk = vk;
   if (!coffer_store_foreach_record(vault->store, load_one, &state, &local)) {
     coffer_vault_lock(vault);
     g_propagate_error(error, storage_error(local));
@@ -543,6 +578,16 @@ apply_unlock(CofferVault *vault, KdfJob *job, GError **error)
   }
   g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, FALSE);
   return TRUE;
+}
+
+static gboolean
+apply_unlock(CofferVault *vault, KdfJob *job, GError **error)
+{
+  if (!kdf_job_check(job, error))
+    return FALSE;
+  if (vault->vk != NULL)
+    return TRUE;
+  return coffer_vault_adopt_key(vault, g_steal_pointer(&job->vk), error);
 }
 
 /* Main loop: stores the re-wrapped slot.  Only the slot changes. */
@@ -605,6 +650,19 @@ kdf_sync(CofferVault *vault, KdfApply apply, const char *password, gsize len, co
     return FALSE;
   kdf_job_run(job);
   return apply(vault, job, error);
+}
+
+/* Verifies password against the local key slot (a join that re-keys an
+ * existing vault asks for it first). */
+gboolean
+coffer_vault_check_local_password(CofferVault *vault, const char *password, gsize len, GError **error)
+{
+  g_autoptr(KdfJob) job = kdf_job_new(vault, password, len, NULL, 0, error);
+
+  if (job == NULL)
+    return FALSE;
+  kdf_job_run(job);
+  return kdf_job_check(job, error);
 }
 
 gboolean

@@ -124,14 +124,6 @@ coffer_vault_emit_item(CofferVault *vault, guint signal, CofferItem *item)
   g_signal_emit(vault, coffer_vault_signals[signal], 0, item->collection->name, item->name);
 }
 
-static GError *
-store_error(GError *cause)
-{
-  GError *error = g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "store: %s", cause->message);
-  g_error_free(cause);
-  return error;
-}
-
 static gboolean
 require_unlocked(CofferVault *vault, CofferCollection *collection, GError **error)
 {
@@ -352,6 +344,7 @@ store_record(CofferVault *vault, const RecordWrite *write, GError **error)
   CofferStoreRecord record = { 0 };
   gsize n_hashes = 0;
   GError *local = NULL;
+  gboolean ok;
 
   if (envelope == NULL)
     return FALSE;
@@ -362,22 +355,16 @@ store_record(CofferVault *vault, const RecordWrite *write, GError **error)
   record.tombstone = write->tombstone;
   record.envelope = envelope;
   hashes = coffer_vault_attribute_hashes(vault, write->tombstone ? NULL : write->attributes, &n_hashes);
-  if (!coffer_store_begin(vault->store, &local))
-    goto fail;
-  if (!coffer_store_get_record(vault->store, write->id, &old, &local) ||
-      (old != NULL && !coffer_store_add_history(vault->store, write->id, old->envelope, &local)) ||
-      !coffer_store_put_record(vault->store, &record, &local) ||
-      (write->kind == COFFER_RECORD_ITEM &&
-       !coffer_store_set_lookup(vault->store, write->id, hashes, n_hashes, &local))) {
-    coffer_store_rollback(vault->store);
-    goto fail;
-  }
-  /* A failed commit has already rolled back. */
-  if (coffer_store_commit(vault->store, &local))
-    return TRUE;
-fail:
-  g_propagate_error(error, store_error(local));
-  return FALSE;
+  if (!coffer_vault_begin(vault, error))
+    return FALSE;
+  ok = coffer_store_get_record(vault->store, write->id, &old, &local) &&
+       (old == NULL || coffer_store_add_history(vault->store, write->id, old->envelope, &local)) &&
+       coffer_store_put_record(vault->store, &record, &local) &&
+       (write->kind != COFFER_RECORD_ITEM ||
+        coffer_store_set_lookup(vault->store, write->id, hashes, n_hashes, &local));
+  if (!ok)
+    g_propagate_error(error, coffer_vault_store_error(local));
+  return coffer_vault_end(vault, ok, error);
 }
 
 gboolean
@@ -411,7 +398,7 @@ read_secret(CofferVault *vault, CofferItem *item, guint8 **secret, gsize *len, G
     return TRUE;
   }
   if (!coffer_store_get_record(vault->store, item->id, &record, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   if (record == NULL || record->tombstone) {
@@ -551,7 +538,7 @@ coffer_vault_save_aliases(CofferVault *vault, GError **error)
   dict = g_variant_ref_sink(g_variant_builder_end(&builder));
   bytes = g_variant_get_data_as_bytes(dict);
   if (!coffer_store_set_meta(vault->store, "aliases", bytes, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   return TRUE;
@@ -611,29 +598,17 @@ tombstone_collection(CofferVault *vault, CofferCollection *collection, GError **
 {
   GHashTableIter iter;
   CofferItem *item;
-  GError *local = NULL;
+  gboolean ok = TRUE;
 
-  if (!coffer_store_begin(vault->store, &local)) {
-    g_propagate_error(error, store_error(local));
+  if (!coffer_vault_begin(vault, error))
     return FALSE;
-  }
   g_hash_table_iter_init(&iter, collection->items);
-  while (g_hash_table_iter_next(&iter, NULL, (gpointer *)&item)) {
+  while (ok && g_hash_table_iter_next(&iter, NULL, (gpointer *)&item)) {
     g_autoptr(GVariant) meta = item_meta(item);
     RecordWrite write = { COFFER_RECORD_ITEM, item->id, collection->id, TRUE, meta, NULL, 0, NULL };
-    if (!store_record(vault, &write, error))
-      goto fail;
+    ok = store_record(vault, &write, error);
   }
-  if (!coffer_vault_write_collection(vault, collection, TRUE, error))
-    goto fail;
-  if (!coffer_store_commit(vault->store, &local)) {
-    g_propagate_error(error, store_error(local));
-    return FALSE;
-  }
-  return TRUE;
-fail:
-  coffer_store_rollback(vault->store);
-  return FALSE;
+  return coffer_vault_end(vault, ok && coffer_vault_write_collection(vault, collection, TRUE, error), error);
 }
 
 gboolean
@@ -1045,7 +1020,7 @@ search_store(CofferVault *vault, CofferCollection *collection, GHashTable *attri
     return TRUE;
   }
   if (!coffer_store_find_lookup(vault->store, hashes, n_hashes, &ids, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   for (guint i = 0; i < ids->len; i++) {

@@ -76,6 +76,12 @@ void coffer_vault_emit_item(CofferVault *vault, guint signal, CofferItem *item);
 void coffer_vault_emit_collection(CofferVault *vault, guint signal, CofferCollection *collection);
 gboolean coffer_vault_save_aliases(CofferVault *vault, GError **error);
 GError *coffer_vault_error_from_crypto(int rc, const char *what);
+/* Wraps a store error as COFFER_VAULT_ERROR_STORAGE (takes cause). */
+GError *coffer_vault_store_error(GError *cause);
+/* One store transaction: begin, then end(ok) commits when ok and rolls
+ * back otherwise; FALSE when either failed. */
+gboolean coffer_vault_begin(CofferVault *vault, GError **error);
+gboolean coffer_vault_end(CofferVault *vault, gboolean ok, GError **error);
 GVariant *coffer_vault_parse_meta(const guint8 *data, gsize len, GError **error);
 void coffer_collection_apply_meta(CofferCollection *collection, GVariant *meta);
 void coffer_item_apply_meta(CofferItem *item, GVariant *meta);

@@ -13,14 +13,6 @@
 #define HEADER_FORMAT 1
 #define META_REMOTE "remote"
 
-static GError *
-store_error(GError *cause)
-{
-  GError *error = g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "store: %s", cause->message);
-  g_error_free(cause);
-  return error;
-}
-
 static gboolean
 require_key(CofferVault *vault, GError **error)
 {
@@ -176,36 +168,24 @@ write_rekeyed(CofferVault *vault, Reseal *reseal, const char *login_password, gs
 {
   GError *local = NULL;
   guint64 removed, bytes;
+  gboolean ok = TRUE;
 
-  if (!coffer_store_begin(vault->store, &local)) {
-    g_propagate_error(error, store_error(local));
+  if (!coffer_vault_begin(vault, error))
     return FALSE;
-  }
   /* Clean with no ETag, then dirty: every record is pushed to the new remote
    * without an If-Match for the old one. */
-  for (guint i = 0; i < reseal->resealed->len; i++) {
+  for (guint i = 0; ok && i < reseal->resealed->len; i++) {
     CofferStoreRecord *record = reseal->resealed->pdata[i];
-    if (!coffer_store_put_synced_record(vault->store, record, NULL, &local) ||
-        !coffer_store_mark_dirty(vault->store, record->id, &local))
-      goto fail;
+    ok = coffer_store_put_synced_record(vault->store, record, NULL, &local) &&
+         coffer_store_mark_dirty(vault->store, record->id, &local);
   }
   /* History was sealed under the old key: it cannot follow. */
-  if (!coffer_store_prune_history(vault->store, G_MAXINT64, 0, &removed, &bytes, &local))
-    goto fail;
-  if (!coffer_vault_set_vault_id(vault, reseal->new_vault_id, error) ||
-      !coffer_vault_write_local_slot(vault, reseal->new_vk, login_password, login_len, error)) {
-    coffer_store_rollback(vault->store);
-    return FALSE;
-  }
-  if (!coffer_store_commit(vault->store, &local)) {
-    g_propagate_error(error, store_error(local));
-    return FALSE;
-  }
-  return TRUE;
-fail:
-  coffer_store_rollback(vault->store);
-  g_propagate_error(error, store_error(local));
-  return FALSE;
+  ok = ok && coffer_store_prune_history(vault->store, G_MAXINT64, 0, &removed, &bytes, &local);
+  if (!ok)
+    g_propagate_error(error, coffer_vault_store_error(local));
+  ok = ok && coffer_vault_set_vault_id(vault, reseal->new_vault_id, error) &&
+       coffer_vault_write_local_slot(vault, reseal->new_vk, login_password, login_len, error);
+  return coffer_vault_end(vault, ok, error);
 }
 
 /* Joins with an existing, unlocked local vault: every record is re-keyed. */
@@ -221,7 +201,7 @@ join_existing(CofferVault *vault, const guint8 *vault_id, guint8 *vk, const char
   if (!coffer_vault_check_local_password(vault, login_password, login_len, error) ||
       !coffer_store_foreach_record(vault->store, reseal_one, &reseal, &local)) {
     if (local != NULL)
-      g_propagate_error(error, store_error(local));
+      g_propagate_error(error, coffer_vault_store_error(local));
     sodium_free(vk);
     return FALSE;
   }
@@ -290,7 +270,7 @@ coffer_vault_dirty_records(CofferVault *vault, GError **error)
   GError *local = NULL;
 
   if (!coffer_store_foreach_dirty(vault->store, collect_dirty, records, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return NULL;
   }
   return g_steal_pointer(&records);
@@ -303,7 +283,7 @@ coffer_vault_mark_pushed(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], G
   GError *local = NULL;
 
   if (!coffer_store_mark_pushed(vault->store, id, envelope, etag, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   return TRUE;
@@ -390,6 +370,7 @@ store_incoming(CofferVault *vault, GBytes *envelope, const char *etag, const Inc
   gboolean tombstone = (incoming->header.flags & COFFER_RECORD_FLAG_TOMBSTONE) != 0;
   gsize n_hashes = 0;
   GError *local = NULL;
+  gboolean ok;
 
   memcpy(record.id, incoming->header.id, COFFER_ID_BYTES);
   record.kind = incoming->header.kind;
@@ -406,20 +387,15 @@ store_incoming(CofferVault *vault, GBytes *envelope, const char *etag, const Inc
       g_hash_table_replace(attributes, (gpointer)name, (gpointer)value);
   }
   hashes = coffer_vault_attribute_hashes(vault, attributes, &n_hashes);
-  if (!coffer_store_begin(vault->store, &local))
-    goto fail;
-  if ((replaced != NULL && !coffer_store_add_history(vault->store, record.id, replaced, &local)) ||
-      !coffer_store_put_synced_record(vault->store, &record, etag, &local) ||
-      (record.kind == COFFER_RECORD_ITEM &&
-       !coffer_store_set_lookup(vault->store, record.id, hashes, n_hashes, &local))) {
-    coffer_store_rollback(vault->store);
-    goto fail;
-  }
-  if (coffer_store_commit(vault->store, &local))
-    return TRUE;
-fail:
-  g_propagate_error(error, store_error(local));
-  return FALSE;
+  if (!coffer_vault_begin(vault, error))
+    return FALSE;
+  ok = (replaced == NULL || coffer_store_add_history(vault->store, record.id, replaced, &local)) &&
+       coffer_store_put_synced_record(vault->store, &record, etag, &local) &&
+       (record.kind != COFFER_RECORD_ITEM ||
+        coffer_store_set_lookup(vault->store, record.id, hashes, n_hashes, &local));
+  if (!ok)
+    g_propagate_error(error, coffer_vault_store_error(local));
+  return coffer_vault_end(vault, ok, error);
 }
 
 typedef struct {
@@ -531,20 +507,16 @@ keep_local(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GBytes *remote,
            gboolean keep_loser, GError **error)
 {
   GError *local = NULL;
+  gboolean ok;
 
-  if (!coffer_store_begin(vault->store, &local))
-    goto fail;
-  if ((keep_loser && !coffer_store_add_history(vault->store, id, remote, &local)) ||
-      !coffer_store_mark_pushed(vault->store, id, remote, etag, &local) ||
-      !coffer_store_mark_dirty(vault->store, id, &local)) {
-    coffer_store_rollback(vault->store);
-    goto fail;
-  }
-  if (coffer_store_commit(vault->store, &local))
-    return TRUE;
-fail:
-  g_propagate_error(error, store_error(local));
-  return FALSE;
+  if (!coffer_vault_begin(vault, error))
+    return FALSE;
+  ok = (!keep_loser || coffer_store_add_history(vault->store, id, remote, &local)) &&
+       coffer_store_mark_pushed(vault->store, id, remote, etag, &local) &&
+       coffer_store_mark_dirty(vault->store, id, &local);
+  if (!ok)
+    g_propagate_error(error, coffer_vault_store_error(local));
+  return coffer_vault_end(vault, ok, error);
 }
 
 static CofferMergeResult
@@ -601,7 +573,7 @@ coffer_vault_merge_remote(CofferVault *vault, GBytes *envelope, const char *etag
   coffer_hlc_observe(&vault->hlc, incoming.header.rev.hlc);
   if (!coffer_store_get_record(vault->store, incoming.header.id, &current, &local)) {
     incoming_clear(&incoming);
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return COFFER_MERGE_REFUSED;
   }
   if (current == NULL)
@@ -671,7 +643,7 @@ coffer_vault_item_history(CofferVault *vault, const char *item_name, GError **er
   if (!require_key(vault, error) || !item_id(item_name, id, error))
     return NULL;
   if (!coffer_store_list_history(vault->store, id, &rows, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return NULL;
   }
   for (guint i = 0; i < rows->len; i++) {
@@ -759,7 +731,7 @@ coffer_vault_restore(CofferVault *vault, const char *item_name, gint64 seq, GErr
   if (!require_key(vault, error) || !item_id(item_name, id, error))
     return FALSE;
   if (!coffer_store_get_history(vault->store, seq, &row, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   if (row == NULL || memcmp(row->record, id, COFFER_ID_BYTES) != 0) {
@@ -820,32 +792,29 @@ coffer_vault_cleanup(CofferVault *vault, gint64 max_age, guint keep_count, Coffe
   Expired expired = { (now - max_age) * 1000, ids };
   GError *local = NULL;
 
+  gboolean ok;
+
   memset(report, 0, sizeof *report);
-  if (!coffer_store_foreach_tombstone(vault->store, collect_expired, &expired, &local) ||
-      !coffer_store_begin(vault->store, &local))
-    goto fail;
-  if (!coffer_store_prune_history(vault->store, now - max_age, keep_count, &report->history_removed,
-                                  &report->bytes_reclaimed, &local))
-    goto rollback;
-  for (guint i = 0; i < ids->len; i++) {
+  if (!coffer_store_foreach_tombstone(vault->store, collect_expired, &expired, &local)) {
+    g_propagate_error(error, coffer_vault_store_error(local));
+    return FALSE;
+  }
+  if (!coffer_vault_begin(vault, error))
+    return FALSE;
+  ok = coffer_store_prune_history(vault->store, now - max_age, keep_count, &report->history_removed,
+                                  &report->bytes_reclaimed, &local);
+  for (guint i = 0; ok && i < ids->len; i++) {
     gboolean dirty = FALSE;
     /* A deletion not yet pushed must reach the remote first. */
-    if (!coffer_store_get_sync_state(vault->store, ids->pdata[i], NULL, &dirty, &local))
-      goto rollback;
-    if (dirty)
-      continue;
-    if (!coffer_store_remove_record(vault->store, ids->pdata[i], &local))
-      goto rollback;
-    report->tombstones_removed++;
+    ok = coffer_store_get_sync_state(vault->store, ids->pdata[i], NULL, &dirty, &local);
+    if (ok && !dirty) {
+      ok = coffer_store_remove_record(vault->store, ids->pdata[i], &local);
+      report->tombstones_removed++;
+    }
   }
-  if (coffer_store_commit(vault->store, &local))
-    return TRUE;
-  goto fail;
-rollback:
-  coffer_store_rollback(vault->store);
-fail:
-  g_propagate_error(error, store_error(local));
-  return FALSE;
+  if (!ok)
+    g_propagate_error(error, coffer_vault_store_error(local));
+  return coffer_vault_end(vault, ok, error);
 }
 
 /* ---- remote settings ------------------------------------------------------------
@@ -927,7 +896,7 @@ coffer_vault_set_remote_settings(CofferVault *vault, const CofferRemoteSettings 
   }
   ok = coffer_store_set_meta(vault->store, META_REMOTE, value, &local);
   if (!ok)
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
   return ok;
 }
 
@@ -975,7 +944,7 @@ coffer_vault_get_remote_settings(CofferVault *vault, CofferRemoteSettings *setti
   if (!require_key(vault, error))
     return FALSE;
   if (!coffer_store_get_meta(vault->store, META_REMOTE, &value, &local)) {
-    g_propagate_error(error, store_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   if (value == NULL || g_bytes_get_size(value) == 0)

@@ -36,12 +36,39 @@ coffer_vault_error_from_crypto(int rc, const char *what)
   }
 }
 
-static GError *
-storage_error(GError *cause)
+GError *
+coffer_vault_store_error(GError *cause)
 {
   GError *error = g_error_new(COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "store: %s", cause->message);
   g_error_free(cause);
   return error;
+}
+
+gboolean
+coffer_vault_begin(CofferVault *vault, GError **error)
+{
+  GError *local = NULL;
+
+  if (coffer_store_begin(vault->store, &local))
+    return TRUE;
+  g_propagate_error(error, coffer_vault_store_error(local));
+  return FALSE;
+}
+
+gboolean
+coffer_vault_end(CofferVault *vault, gboolean ok, GError **error)
+{
+  GError *local = NULL;
+
+  if (!ok) {
+    coffer_store_rollback(vault->store);
+    return FALSE;
+  }
+  /* A failed commit has already rolled back. */
+  if (coffer_store_commit(vault->store, &local))
+    return TRUE;
+  g_propagate_error(error, coffer_vault_store_error(local));
+  return FALSE;
 }
 
 static void
@@ -121,7 +148,7 @@ read_meta_exact(CofferVault *vault, const char *key, guint8 *out, gsize len, GEr
   GError *local = NULL;
 
   if (!coffer_store_get_meta(vault->store, key, &value, &local)) {
-    g_propagate_error(error, storage_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   if (value == NULL)
@@ -141,7 +168,7 @@ set_meta(CofferVault *vault, const char *key, const void *data, gsize len, GErro
   GError *local = NULL;
 
   if (!coffer_store_set_meta(vault->store, key, value, &local)) {
-    g_propagate_error(error, storage_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   return TRUE;
@@ -157,7 +184,7 @@ load_aliases(CofferVault *vault, GError **error)
   const char *alias, *name;
 
   if (!coffer_store_get_meta(vault->store, "aliases", &value, &local)) {
-    g_propagate_error(error, storage_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   if (value == NULL)
@@ -227,7 +254,7 @@ load_skeleton(CofferVault *vault, GError **error)
   GError *local = NULL;
 
   if (!coffer_store_foreach_record(vault->store, collect_record, records, &local)) {
-    g_propagate_error(error, storage_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   /* Collections first, so every item finds its parent. */
@@ -353,27 +380,17 @@ static gboolean
 write_new_vault(CofferVault *vault, const char *password, gsize len, gboolean write_login, GError **error)
 {
   CofferCollection *login = g_hash_table_lookup(vault->collections, COFFER_LOGIN_COLLECTION);
-  GError *local = NULL;
 
-  if (!coffer_store_begin(vault->store, &local)) {
-    g_propagate_error(error, storage_error(local));
+  if (!coffer_vault_begin(vault, error))
     return FALSE;
-  }
-  if (!set_meta(vault, META_VAULT_ID, vault->vault_id, COFFER_ID_BYTES, error) ||
-      !set_meta(vault, META_DEVICE_ID, vault->device_id, COFFER_ID_BYTES, error) ||
-      !set_meta(vault, META_LOOKUP_KEY, vault->lk, COFFER_KEY_BYTES, error) ||
-      !write_keyslot(vault, vault->vk, password, len, error) ||
-      (write_login && !coffer_vault_write_collection(vault, login, FALSE, error)) ||
-      !coffer_vault_save_aliases(vault, error))
-    goto fail;
-  if (!coffer_store_commit(vault->store, &local)) {
-    g_propagate_error(error, storage_error(local));
-    return FALSE;
-  }
-  return TRUE;
-fail:
-  coffer_store_rollback(vault->store);
-  return FALSE;
+  return coffer_vault_end(vault,
+                          set_meta(vault, META_VAULT_ID, vault->vault_id, COFFER_ID_BYTES, error) &&
+                              set_meta(vault, META_DEVICE_ID, vault->device_id, COFFER_ID_BYTES, error) &&
+                              set_meta(vault, META_LOOKUP_KEY, vault->lk, COFFER_KEY_BYTES, error) &&
+                              write_keyslot(vault, vault->vk, password, len, error) &&
+                              (!write_login || coffer_vault_write_collection(vault, login, FALSE, error)) &&
+                              coffer_vault_save_aliases(vault, error),
+                          error);
 }
 
 /* Creates the vault's identity and keys.  A new vault (vault_id and vk
@@ -573,7 +590,7 @@ coffer_vault_adopt_key(CofferVault *vault, guint8 *vk, GError **error)
   vault->vk = vk;
   if (!coffer_store_foreach_record(vault->store, load_one, &state, &local)) {
     coffer_vault_lock(vault);
-    g_propagate_error(error, storage_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, FALSE);
@@ -730,7 +747,7 @@ coffer_vault_get_status(CofferVault *vault, CofferVaultStatus *status, GError **
   GError *local = NULL;
 
   if (!coffer_store_get_stats(vault->store, &stats, &local)) {
-    g_propagate_error(error, storage_error(local));
+    g_propagate_error(error, coffer_vault_store_error(local));
     return FALSE;
   }
   status->initialized = vault->initialized;

@@ -158,7 +158,8 @@ static gboolean encrypt_dh(CofferTransport *transport, const guint8 *plain, gsiz
     g_autofree guint8 *ciphertext = g_malloc(padded_len);
     err = whole > 0 ? gcry_cipher_encrypt(cipher, ciphertext, whole, plain, whole) : 0;
     if (err == 0) {
-        memcpy(last, plain + whole, plain_len - whole);
+        if (plain_len > whole)  /* plain may be NULL for an empty secret */
+            memcpy(last, plain + whole, plain_len - whole);
         memset(last + (plain_len - whole), (int) pad, pad);
         err = gcry_cipher_encrypt(cipher, ciphertext + whole, COFFER_AES_BLOCK, last, COFFER_AES_BLOCK);
         sodium_memzero(last, sizeof last);

@@ -73,7 +73,7 @@ coffer_session_encode_secret(CofferService *service, CofferSession *session, Cof
   if (!coffer_vault_get_item_secret(service->vault, item, &plain, &plain_len, &content_type, error))
     return NULL;
   ok = coffer_transport_encrypt(session->transport, plain, plain_len, &parameters, &value, error);
-  sodium_free(plain);
+  coffer_secure_release(plain, MAX(plain_len, 1));
   if (!ok)
     return NULL;
   return g_variant_new("(o@ay@ays)", session->path,

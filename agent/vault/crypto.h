@@ -113,8 +113,8 @@ int coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES],
                               const uint8_t *env, size_t env_len,
                               uint8_t **meta, size_t *meta_len);
 
-/* Authenticates and decrypts the secret part into sodium_malloc() memory
- * (sodium_free() it).  A record without a secret part yields *secret=NULL,
+/* Authenticates and decrypts the secret part into coffer_secure_alloc()
+ * memory (coffer_secure_release() or sodium_free() it).  A record without a secret part yields *secret=NULL,
  * *secret_len=0 and COFFER_CRYPTO_OK. */
 int coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES],
                                 const uint8_t vault_id[COFFER_ID_BYTES],
@@ -172,6 +172,14 @@ int coffer_lookup_hash_len(const uint8_t lk[COFFER_KEY_BYTES],
                            const char *name, size_t name_len,
                            const char *value, size_t value_len,
                            uint8_t out[COFFER_HASH_BYTES]);
+
+/* ---- Secure buffers for plaintext secrets ------------------------------------
+ * coffer_secure_alloc() returns sodium_malloc() memory (guarded, locked) of at
+ * least len bytes.  Give it back with coffer_secure_release(buffer, len) (same
+ * len), which wipes it and keeps small ones for reuse; sodium_free() is also
+ * always correct, only slower next time. */
+void *coffer_secure_alloc(size_t len);
+void coffer_secure_release(void *buffer, size_t len);
 
 /* Fills buf with n random bytes (ids, keys). */
 void coffer_random(void *buf, size_t n);

@@ -295,12 +295,12 @@ coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t va
   size_t len = parts.secret_ct_len - TAG_BYTES;
   /* Decrypt straight into guarded memory: the plaintext never touches the
    * ordinary heap. */
-  uint8_t *buf = sodium_malloc(len > 0 ? len : 1);
+  uint8_t *buf = coffer_secure_alloc(len > 0 ? len : 1);
   if (buf == NULL)
     return COFFER_CRYPTO_ENOMEM;
   rc = open_part(vk, vault_id, env, parts.secret_nonce, parts.secret_ct, parts.secret_ct_len, 'S', buf);
   if (rc != COFFER_CRYPTO_OK) {
-    sodium_free(buf); /* wipes */
+    coffer_secure_release(buf, len > 0 ? len : 1); /* wipes */
     return rc;
   }
   *secret = buf;

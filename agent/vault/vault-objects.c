@@ -389,7 +389,7 @@ read_secret(CofferVault *vault, CofferItem *item, guint8 **secret, gsize *len, G
 
   if (item->collection->in_memory) {
     *len = item->mem_secret_len;
-    *secret = sodium_malloc(MAX(*len, 1));
+    *secret = coffer_secure_alloc(MAX(*len, 1));
     if (*secret == NULL) {
       g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
       return FALSE;

@@ -147,8 +147,8 @@ gboolean coffer_vault_set_item_attributes(CofferVault *vault, CofferItem *item, 
                                           GError **error);
 gboolean coffer_vault_set_item_secret(CofferVault *vault, CofferItem *item, const guint8 *secret,
                                       gsize secret_len, const char *content_type, GError **error);
-/* *secret is sodium_malloc() memory: sodium_free() it.  *content_type is
- * borrowed from the item. */
+/* *secret is coffer_secure_alloc() memory: coffer_secure_release(secret,
+ * secret_len) it (or sodium_free()).  *content_type is borrowed from the item. */
 gboolean coffer_vault_get_item_secret(CofferVault *vault, CofferItem *item, guint8 **secret,
                                       gsize *secret_len, const char **content_type, GError **error);
 

@@ -10,8 +10,9 @@
 #include <sys/resource.h>
 
 #include "control.h"
+#include "config/config.h"
 #include "control/control-server.h"
-#include "prompt/prompter.h"
+#include "prompt/pinentry.h"
 #include "service/service.h"
 #include "transport/transport.h"
 #include "vault/vault.h"
@@ -157,7 +158,9 @@ run(Agent *agent)
   g_autofree char *store_path = opt_store ? g_strdup(opt_store) : default_store_path();
   g_autoptr(GError) error = NULL;
   g_autoptr(CofferVault) vault = NULL;
-  g_autoptr(CofferPrompter) prompter = coffer_external_prompter_new();
+  g_autoptr(CofferConfig) config = coffer_config_load(NULL);
+  g_autoptr(CofferPrompter) prompter = coffer_prompter_new_for_config(
+      coffer_config_get_string(config, "agent", "pinentry"), coffer_config_get_uint(config, "agent", "prompt_timeout"));
   g_autoptr(CofferService) service = NULL;
   GBusNameOwnerFlags flags = G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT | G_BUS_NAME_OWNER_FLAGS_DO_NOT_QUEUE;
   guint owner_id;

@@ -24,6 +24,37 @@ coffer_prompter_unlock_finish(CofferPrompter *self, GAsyncResult *result, GError
   return COFFER_PROMPTER_GET_IFACE(self)->unlock_finish(self, result, error);
 }
 
+void
+coffer_prompter_change_password_async(CofferPrompter *self, CofferVault *vault, const char *window_id,
+                                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  COFFER_PROMPTER_GET_IFACE(self)->change_password_async(self, vault, window_id, cancellable, callback, user_data);
+}
+
+gboolean
+coffer_prompter_change_password_finish(CofferPrompter *self, GAsyncResult *result, GError **error)
+{
+  return COFFER_PROMPTER_GET_IFACE(self)->change_password_finish(self, result, error);
+}
+
+void
+coffer_prompter_confirm_async(CofferPrompter *self, const char *title, const char *description,
+                              const char *ok_label, const char *cancel_label, const char *notok_label,
+                              GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  COFFER_PROMPTER_GET_IFACE(self)->confirm_async(self, title, description, ok_label, cancel_label, notok_label,
+                                                 cancellable, callback, user_data);
+}
+
+CofferConfirmResult
+coffer_prompter_confirm_finish(CofferPrompter *self, GAsyncResult *result, GError **error)
+{
+  int answer = COFFER_PROMPTER_GET_IFACE(self)->confirm_finish(self, result, error);
+
+  /* Implementations return -1 (g_task_propagate_int) with the error. */
+  return answer < 0 ? COFFER_CONFIRM_CANCEL : (CofferConfirmResult)answer;
+}
+
 struct _CofferExternalPrompter {
   GObject parent_instance;
 };
@@ -135,10 +166,51 @@ external_unlock_finish(CofferPrompter *self, GAsyncResult *result, GError **erro
 }
 
 static void
+external_change_password_async(CofferPrompter *self, CofferVault *vault, const char *window_id,
+                               GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new(self, NULL, callback, user_data);
+
+  g_message("an application asks to change the keyring password: run `coffer passwd` to do that");
+  g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                          "no pinentry is configured to ask for passwords; use `coffer passwd`");
+  g_object_unref(task);
+}
+
+static gboolean
+external_change_password_finish(CofferPrompter *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* Nobody can be asked, so the answer is no (cancel, if the caller already
+ * gave up). */
+static void
+external_confirm_async(CofferPrompter *self, const char *title, const char *description, const char *ok_label,
+                       const char *cancel_label, const char *notok_label, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new(self, NULL, callback, user_data);
+
+  g_task_return_int(task, g_cancellable_is_cancelled(cancellable) ? COFFER_CONFIRM_CANCEL : COFFER_CONFIRM_DENY);
+  g_object_unref(task);
+}
+
+static int
+external_confirm_finish(CofferPrompter *self, GAsyncResult *result, GError **error)
+{
+  return (int)g_task_propagate_int(G_TASK(result), error);
+}
+
+static void
 coffer_external_prompter_iface_init(CofferPrompterInterface *iface)
 {
   iface->unlock_async = external_unlock_async;
   iface->unlock_finish = external_unlock_finish;
+  iface->change_password_async = external_change_password_async;
+  iface->change_password_finish = external_change_password_finish;
+  iface->confirm_async = external_confirm_async;
+  iface->confirm_finish = external_confirm_finish;
 }
 
 static void

@@ -36,6 +36,7 @@ typedef enum {
 
 typedef struct CofferSession CofferSession;
 typedef struct CofferPrompt CofferPrompt;
+typedef struct CofferSharedUnlock CofferSharedUnlock;
 
 struct CofferService {
   GDBusConnection *connection;
@@ -45,6 +46,7 @@ struct CofferService {
   GHashTable *registrations;   /* container path -> registration id */
   GHashTable *sessions;        /* path -> CofferSession* (owned) */
   GHashTable *prompts;         /* path -> CofferPrompt* (reference) */
+  CofferSharedUnlock *pending_unlock;  /* the unlock prompts wait for (prompt.c) */
   guint64 next_session;
   guint64 next_prompt;
   guint name_owner_subscription;
@@ -71,7 +73,10 @@ GVariant *coffer_service_get_property(CofferService *service, const char *path, 
 GHashTable *coffer_attributes_from_variant(GVariant *dict);
 GVariant *coffer_paths_variant(GPtrArray *paths);
 
-/* iface-service.c, iface-collection.c, iface-item.c */
+/* iface-service.c, iface-collection.c, iface-item.c, iface-gnome.c */
+#define GNOME_KEYRING_IFACE "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
+extern const GDBusInterfaceVTable coffer_gnome_vtable;
+GDBusInterfaceInfo *coffer_gnome_interface_info(void);
 extern const GDBusInterfaceVTable coffer_service_vtable;
 extern const GDBusInterfaceVTable coffer_collection_vtable;
 extern const GDBusInterfaceVTable coffer_item_vtable;
@@ -98,5 +103,8 @@ typedef GVariant *(*CofferPromptAction)(CofferService *service, gpointer data, G
  * whose result is sent in Completed; dismissed carries empty_result. */
 const char *coffer_prompt_new(CofferService *service, const char *owner, CofferPromptAction action, gpointer data,
                               GDestroyNotify data_free, GVariant *empty_result);
+/* The same, but the prompter asks for the current and a new password. */
+const char *coffer_prompt_new_change_password(CofferService *service, const char *owner, CofferPromptAction action,
+                                              gpointer data, GDestroyNotify data_free, GVariant *empty_result);
 void coffer_prompt_unref(CofferPrompt *prompt);
 void coffer_prompts_forget_peer(CofferService *service, const char *name);

@@ -303,6 +303,8 @@ subtree_introspect(GDBusConnection *connection, const char *sender, const char *
 
   if (iface != NULL)
     g_ptr_array_add(infos, g_dbus_interface_info_ref(coffer_service_interface(service, iface)));
+  if (node_kind(container, node) == NODE_SERVICE)  /* gnome-keyring's extension, iface-gnome.c */
+    g_ptr_array_add(infos, g_dbus_interface_info_ref(coffer_gnome_interface_info()));
   g_ptr_array_add(infos, NULL);
   return (GDBusInterfaceInfo **)g_ptr_array_free(infos, FALSE);
 }
@@ -313,6 +315,10 @@ subtree_dispatch(GDBusConnection *connection, const char *sender, const char *co
 {
   NodeKind kind = node_kind(container, node);
 
+  if (kind == NODE_SERVICE && g_strcmp0(iface, GNOME_KEYRING_IFACE) == 0) {
+    *out_user_data = user_data;
+    return &coffer_gnome_vtable;
+  }
   if (g_strcmp0(iface, node_interface(kind)) != 0)
     return NULL;
   *out_user_data = user_data;

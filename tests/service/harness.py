@@ -466,7 +466,9 @@ class World:
                 if self.daemon.poll() is not None:
                     raise RuntimeError('daemon exited with %s:\n%s'
                                        % (self.daemon.returncode, self.daemon_log()))
-                if probe.name_has_owner(BUS_NAME):
+                # cofferd takes its control socket right after the name.
+                if probe.name_has_owner(BUS_NAME) and (self.peer != 'coffer' or os.path.exists(
+                        os.path.join(self.env['XDG_RUNTIME_DIR'], 'coffer', 'control'))):
                     return
                 time.sleep(0.02)
             raise RuntimeError('%s not owned after %ss:\n%s'

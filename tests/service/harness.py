@@ -458,7 +458,10 @@ class World:
         finally:
             c.close()
 
-    def _wait_for_name(self):
+    def _wait_for_name(self, control_socket=None):
+        """Waits for the daemon's bus name (and, for cofferd, its control socket)."""
+        if control_socket is None:
+            control_socket = self.peer == 'coffer'
         probe = dbus.bus.BusConnection(self.address)
         try:
             deadline = time.monotonic() + START_TIMEOUT
@@ -467,7 +470,7 @@ class World:
                     raise RuntimeError('daemon exited with %s:\n%s'
                                        % (self.daemon.returncode, self.daemon_log()))
                 # cofferd takes its control socket right after the name.
-                if probe.name_has_owner(BUS_NAME) and (self.peer != 'coffer' or os.path.exists(
+                if probe.name_has_owner(BUS_NAME) and (not control_socket or os.path.exists(
                         os.path.join(self.env['XDG_RUNTIME_DIR'], 'coffer', 'control'))):
                     return
                 time.sleep(0.02)

@@ -161,7 +161,7 @@ class ProviderTests(unittest.TestCase):
             keyring.stdin.write(b'pw')
             keyring.stdin.close()
             self.world.daemon = keyring
-            self.world._wait_for_name()
+            self.world._wait_for_name(control_socket=False)
             result = run_cofferd(self.world)
             self.assertEqual(result.returncode, 1)
             self.assertIn('gnome-keyring-daemon', result.stderr)

@@ -18,6 +18,7 @@ Only the modules the share needs are loaded, from /usr/lib/apache2/modules.
 """
 
 import base64
+import ctypes
 import hashlib
 import os
 import pwd
@@ -58,6 +59,14 @@ def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def _die_with_parent():
+    """Runs in the child before exec: if the test process dies (a meson
+    timeout kills it), the kernel sends Apache SIGTERM, so no server outlives
+    its test."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def htpasswd_line(user, password):
@@ -213,7 +222,7 @@ class ApacheDav:
             self.proc = subprocess.Popen(
                 [APACHE, '-d', self.dir, '-f', os.path.join(self.dir, 'httpd.conf'), '-DFOREGROUND'],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
-                start_new_session=True)
+                start_new_session=True, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

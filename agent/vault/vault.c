@@ -377,7 +377,7 @@ write_keyslot(CofferVault *vault, const guint8 *vk, const char *password, gsize 
 /* Writes identity, keys and (write_login) the login collection in one
  * transaction. */
 static gboolean
-write_new_vault(CofferVault *vault, const char *password, gsize len, gboolean write_login, GError **error)
+write_new_vault(CofferVault *vault, const guint8 slot[COFFER_KEYSLOT_BYTES], gboolean write_login, GError **error)
 {
   CofferCollection *login = g_hash_table_lookup(vault->collections, COFFER_LOGIN_COLLECTION);
 
@@ -387,41 +387,30 @@ write_new_vault(CofferVault *vault, const char *password, gsize len, gboolean wr
                           set_meta(vault, META_VAULT_ID, vault->vault_id, COFFER_ID_BYTES, error) &&
                               set_meta(vault, META_DEVICE_ID, vault->device_id, COFFER_ID_BYTES, error) &&
                               set_meta(vault, META_LOOKUP_KEY, vault->lk, COFFER_KEY_BYTES, error) &&
-                              write_keyslot(vault, vault->vk, password, len, error) &&
+                              set_meta(vault, META_KEYSLOT, slot, COFFER_KEYSLOT_BYTES, error) &&
                               (!write_login || coffer_vault_write_collection(vault, login, FALSE, error)) &&
                               coffer_vault_save_aliases(vault, error),
                           error);
 }
 
-/* Creates the vault's identity and keys.  A new vault (vault_id and vk
- * NULL) gets random ones and writes its login collection; a joined vault
- * takes the remote's (vk: sodium memory, taken over) and receives its login
- * collection from there. */
-gboolean
-coffer_vault_create_identity(CofferVault *vault, const guint8 *vault_id, guint8 *vk, const char *password,
-                             gsize password_len, GError **error)
+/* Creates the vault's identity around vk (sodium memory, taken over) and
+ * its wrapped local slot.  A new vault gets a random vault id and writes its
+ * login collection; a joined vault (vault_id given) receives its login
+ * collection from the remote. */
+static gboolean
+create_identity_with_slot(CofferVault *vault, const guint8 *vault_id, guint8 *vk,
+                          const guint8 slot[COFFER_KEYSLOT_BYTES], GError **error)
 {
   CofferCollection *login = g_hash_table_lookup(vault->collections, COFFER_LOGIN_COLLECTION);
   guint64 now = (guint64)(g_get_real_time() / G_USEC_PER_SEC);
-  gboolean fresh = vk == NULL;
 
   if (vault->initialized) {
     g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_ALREADY_INITIALIZED, "the vault already exists");
     sodium_free(vk);
     return FALSE;
   }
-  if (!check_password(password, password_len, error)) {
-    sodium_free(vk);
-    return FALSE;
-  }
   g_assert(login != NULL);
-  vault->vk = fresh ? sodium_malloc(COFFER_KEY_BYTES) : vk;
-  if (vault->vk == NULL) {
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
-    return FALSE;
-  }
-  if (fresh)
-    coffer_random(vault->vk, COFFER_KEY_BYTES);
+  vault->vk = vk;
   coffer_random(vault->lk, COFFER_KEY_BYTES);
   if (vault_id != NULL)
     memcpy(vault->vault_id, vault_id, COFFER_ID_BYTES);
@@ -431,7 +420,7 @@ coffer_vault_create_identity(CofferVault *vault, const guint8 *vault_id, guint8 
   login->loaded = TRUE;
   login->label = g_strdup("Login");
   login->created = login->modified = now;
-  if (!write_new_vault(vault, password, password_len, fresh, error)) {
+  if (!write_new_vault(vault, slot, vault_id == NULL, error)) {
     coffer_collection_forget_meta(login);
     g_clear_pointer(&vault->vk, sodium_free);
     return FALSE;
@@ -439,6 +428,40 @@ coffer_vault_create_identity(CofferVault *vault, const guint8 *vault_id, guint8 
   vault->initialized = TRUE;
   g_signal_emit(vault, coffer_vault_signals[SIGNAL_LOCK_CHANGED], 0, FALSE);
   return TRUE;
+}
+
+static guint8 *
+random_key(GError **error)
+{
+  guint8 *vk = sodium_malloc(COFFER_KEY_BYTES);
+
+  if (vk == NULL)
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
+  else
+    coffer_random(vk, COFFER_KEY_BYTES);
+  return vk;
+}
+
+/* The same, wrapping the slot here (Argon2id on the calling thread); vk NULL
+ * means a new random key. */
+gboolean
+coffer_vault_create_identity(CofferVault *vault, const guint8 *vault_id, guint8 *vk, const char *password,
+                             gsize password_len, GError **error)
+{
+  guint8 slot[COFFER_KEYSLOT_BYTES];
+  int rc;
+
+  if (!check_password(password, password_len, error) || (vk == NULL && (vk = random_key(error)) == NULL)) {
+    sodium_free(vk);
+    return FALSE;
+  }
+  rc = coffer_keyslot_wrap(vk, password, password_len, coffer_kdf_default_params(), slot);
+  if (rc != COFFER_CRYPTO_OK) {
+    sodium_free(vk);
+    g_propagate_error(error, coffer_vault_error_from_crypto(rc, "key slot"));
+    return FALSE;
+  }
+  return create_identity_with_slot(vault, vault_id, vk, slot, error);
 }
 
 gboolean
@@ -501,6 +524,7 @@ typedef struct {
   char *new_password;   /* NULL for unlock */
   gsize new_len;
   guint8 *vk;           /* result of the unwrap, sodium_malloc() */
+  gboolean creating;    /* a new vault: wrap a fresh vk into new_slot */
   int rc;
 } KdfJob;
 
@@ -556,10 +580,40 @@ kdf_job_new(CofferVault *vault, const char *password, gsize len, const char *new
   return g_steal_pointer(&job);
 }
 
+/* A job creating a vault: a fresh key to wrap under password. */
+static KdfJob *
+kdf_job_new_creating(CofferVault *vault, const char *password, gsize len, GError **error)
+{
+  g_autoptr(KdfJob) job = g_new0(KdfJob, 1);
+
+  if (vault->initialized) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_ALREADY_INITIALIZED, "the vault already exists");
+    return NULL;
+  }
+  if (!check_password(password, len, error))
+    return NULL;
+  job->creating = TRUE;
+  job->password = secure_copy(password, len);
+  job->password_len = len;
+  job->vk = random_key(error);
+  if (job->vk == NULL)
+    return NULL;
+  if (job->password == NULL) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
+    return NULL;
+  }
+  return g_steal_pointer(&job);
+}
+
 /* Pure computation on the job's own copies: safe in any thread. */
 static void
 kdf_job_run(KdfJob *job)
 {
+  if (job->creating) {
+    job->rc = coffer_keyslot_wrap(job->vk, job->password, job->password_len, coffer_kdf_default_params(),
+                                  job->new_slot);
+    return;
+  }
   job->rc = coffer_keyslot_unwrap(job->slot, job->password, job->password_len, job->vk);
   if (job->rc == COFFER_CRYPTO_OK && job->new_password != NULL)
     job->rc = coffer_keyslot_wrap(job->vk, job->new_password, job->new_len, coffer_kdf_default_params(),
@@ -614,6 +668,14 @@ apply_change_password(CofferVault *vault, KdfJob *job, GError **error)
   return kdf_job_check(job, error) && set_meta(vault, META_KEYSLOT, job->new_slot, sizeof job->new_slot, error);
 }
 
+/* Main loop: writes the new vault around the freshly wrapped key. */
+static gboolean
+apply_initialize(CofferVault *vault, KdfJob *job, GError **error)
+{
+  return kdf_job_check(job, error) &&
+         create_identity_with_slot(vault, NULL, g_steal_pointer(&job->vk), job->new_slot, error);
+}
+
 typedef gboolean (*KdfApply)(CofferVault *vault, KdfJob *job, GError **error);
 
 static void
@@ -637,18 +699,18 @@ kdf_done(GObject *source, GAsyncResult *result, gpointer user_data)
     g_task_return_error(outer, error);
 }
 
+/* Runs job (NULL: job_error says why) in a worker thread, then apply on
+ * the main loop, then callback. */
 static void
-kdf_start(CofferVault *vault, KdfApply apply, const char *password, gsize len, const char *new_password,
-          gsize new_len, GAsyncReadyCallback callback, gpointer user_data)
+kdf_start(CofferVault *vault, KdfApply apply, KdfJob *job, GError *job_error, GAsyncReadyCallback callback,
+          gpointer user_data)
 {
   GTask *outer = g_task_new(vault, NULL, callback, user_data);
   g_autoptr(GTask) inner = NULL;
-  GError *error = NULL;
-  KdfJob *job = kdf_job_new(vault, password, len, new_password, new_len, &error);
 
   g_task_set_task_data(outer, apply, NULL);
   if (job == NULL) {
-    g_task_return_error(outer, error);
+    g_task_return_error(outer, job_error);
     g_object_unref(outer);
     return;
   }
@@ -692,7 +754,20 @@ void
 coffer_vault_unlock_async(CofferVault *vault, const char *password, gsize password_len,
                           GAsyncReadyCallback callback, gpointer user_data)
 {
-  kdf_start(vault, apply_unlock, password, password_len, NULL, 0, callback, user_data);
+  GError *error = NULL;
+  KdfJob *job = kdf_job_new(vault, password, password_len, NULL, 0, &error);
+
+  kdf_start(vault, apply_unlock, job, error, callback, user_data);
+}
+
+void
+coffer_vault_initialize_async(CofferVault *vault, const char *password, gsize password_len,
+                              GAsyncReadyCallback callback, gpointer user_data)
+{
+  GError *error = NULL;
+  KdfJob *job = kdf_job_new_creating(vault, password, password_len, &error);
+
+  kdf_start(vault, apply_initialize, job, error, callback, user_data);
 }
 
 gboolean
@@ -707,7 +782,10 @@ coffer_vault_change_password_async(CofferVault *vault, const char *old_password,
                                    const char *new_password, gsize new_len, GAsyncReadyCallback callback,
                                    gpointer user_data)
 {
-  kdf_start(vault, apply_change_password, old_password, old_len, new_password, new_len, callback, user_data);
+  GError *error = NULL;
+  KdfJob *job = kdf_job_new(vault, old_password, old_len, new_password, new_len, &error);
+
+  kdf_start(vault, apply_change_password, job, error, callback, user_data);
 }
 
 gboolean

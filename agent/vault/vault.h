@@ -66,6 +66,8 @@ gboolean coffer_vault_change_password(CofferVault *vault, const char *old_passwo
  * Finish either with coffer_vault_kdf_finish(). */
 void coffer_vault_unlock_async(CofferVault *vault, const char *password, gsize password_len,
                                GAsyncReadyCallback callback, gpointer user_data);
+void coffer_vault_initialize_async(CofferVault *vault, const char *password, gsize password_len,
+                                   GAsyncReadyCallback callback, gpointer user_data);
 void coffer_vault_change_password_async(CofferVault *vault, const char *old_password, gsize old_len,
                                         const char *new_password, gsize new_len, GAsyncReadyCallback callback,
                                         gpointer user_data);

@@ -565,18 +565,14 @@ on_changed(GObject *source, GAsyncResult *result, gpointer data)
   then(task, ask_old);
 }
 
-/* Creates the vault (Argon2id on the main loop: this happens once). */
 static void
-create_vault(GTask *task)
+on_created(GObject *source, GAsyncResult *result, gpointer data)
 {
+  g_autoptr(GTask) task = data;
   Run *run = run_of(task);
   g_autoptr(GError) error = NULL;
 
-  /* Creating emits lock-changed; we finish ourselves rather than from inside
-   * that emission, while the password is still in use. */
-  g_signal_handler_disconnect(run->vault, run->lock_handler);
-  run->lock_handler = 0;
-  if (coffer_vault_initialize(run->vault, run->new_password, run->new_len, &error)) {
+  if (coffer_vault_kdf_finish(COFFER_VAULT(source), result, &error)) {
     g_message("created the keyring with the password given at the prompt");
     run_succeed(task, 0);
     return;
@@ -595,6 +591,19 @@ create_vault(GTask *task)
   queue(run, "SETDESC", TEXT_UNLOCK_DESC);
   queue(run, "SETPROMPT", "Password:");
   then(task, ask_unlock);
+}
+
+/* Creates the vault; its key is wrapped in a worker thread. */
+static void
+create_vault(GTask *task)
+{
+  Run *run = run_of(task);
+
+  /* Creating emits lock-changed; we finish ourselves rather than from inside
+   * that emission. */
+  g_signal_handler_disconnect(run->vault, run->lock_handler);
+  run->lock_handler = 0;
+  coffer_vault_initialize_async(run->vault, run->new_password, run->new_len, on_created, g_object_ref(task));
 }
 
 static void

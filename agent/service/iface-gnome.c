@@ -219,7 +219,6 @@ create_with_master_password(CofferService *service, GVariant *parameters, GDBusM
   g_auto(Password) password = { 0 };
   g_autoptr(Create) create = g_new0(Create, 1);
   const char *label = "";
-  GError *error = NULL;
 
   g_variant_get(parameters, "(@a{sv}@(oayays))", &properties, &secret);
   g_variant_lookup(properties, SECRET_COLLECTION_IFACE ".Label", "&s", &label);
@@ -229,13 +228,10 @@ create_with_master_password(CofferService *service, GVariant *parameters, GDBusM
   if (!decode_password(service, secret, invocation, &password))
     return;
   if (!coffer_vault_is_initialized(service->vault)) {
-    /* Argon2id on the main loop: this happens once per vault. */
-    if (!coffer_vault_initialize(service->vault, (const char *)password.data, password.len, &error)) {
-      coffer_return_error(invocation, error);
-      g_error_free(error);
-      return;
-    }
-    g_message("created the vault for CreateWithMasterPassword");
+    g_message("creating the vault for CreateWithMasterPassword");
+    coffer_vault_initialize_async(service->vault, (const char *)password.data, password.len, on_create_unlocked,
+                                  g_steal_pointer(&create));
+    return;
   } else if (coffer_vault_is_locked(service->vault)) {
     coffer_vault_unlock_async(service->vault, (const char *)password.data, password.len, on_create_unlocked,
                               g_steal_pointer(&create));

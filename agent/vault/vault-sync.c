@@ -50,6 +50,79 @@ coffer_vault_make_header(CofferVault *vault, const char *account_password, gsize
   return g_bytes_new(header, sizeof header);
 }
 
+typedef struct {
+  guint8 header[COFFER_HEADER_BYTES];
+  guint8 *vk;          /* sodium_malloc() copies, for the worker thread */
+  char *password;
+  gsize password_len;
+  int rc;
+} HeaderJob;
+
+static void
+header_job_free(HeaderJob *job)
+{
+  sodium_free(job->vk);
+  sodium_free(job->password);
+  g_free(job);
+}
+
+static void
+wrap_in_thread(GTask *task, gpointer source, gpointer data, GCancellable *cancellable)
+{
+  HeaderJob *job = data;
+
+  job->rc = coffer_keyslot_wrap(job->vk, job->password, job->password_len, coffer_kdf_default_params(),
+                                job->header + 5 + COFFER_ID_BYTES);
+  g_task_return_boolean(task, TRUE);
+}
+
+void
+coffer_vault_make_header_async(CofferVault *vault, const char *account_password, gsize len,
+                               GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(vault, NULL, callback, user_data);
+  HeaderJob *job;
+  GError *error = NULL;
+
+  if (!require_key(vault, &error) || account_password == NULL || len == 0) {
+    if (error == NULL)
+      g_set_error(&error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_INVALID, "the account password is empty");
+    g_task_return_error(task, error);
+    return;
+  }
+  job = g_new0(HeaderJob, 1);
+  memcpy(job->header, HEADER_MAGIC, 4);
+  job->header[4] = HEADER_FORMAT;
+  memcpy(job->header + 5, vault->vault_id, COFFER_ID_BYTES);
+  job->vk = sodium_malloc(COFFER_KEY_BYTES);
+  job->password = sodium_malloc(len);
+  if (job->vk == NULL || job->password == NULL) {
+    header_job_free(job);
+    g_task_return_new_error(task, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE, "cannot allocate secure memory");
+    return;
+  }
+  memcpy(job->vk, vault->vk, COFFER_KEY_BYTES);
+  memcpy(job->password, account_password, len);
+  job->password_len = len;
+  g_task_set_task_data(task, job, (GDestroyNotify)header_job_free);
+  g_task_run_in_thread(task, wrap_in_thread);
+}
+
+GBytes *
+coffer_vault_make_header_finish(CofferVault *vault, GAsyncResult *result, GError **error)
+{
+  HeaderJob *job;
+
+  if (!g_task_propagate_boolean(G_TASK(result), error))
+    return NULL;
+  job = g_task_get_task_data(G_TASK(result));
+  if (job->rc != COFFER_CRYPTO_OK) {
+    g_propagate_error(error, coffer_vault_error_from_crypto(job->rc, "account key slot"));
+    return NULL;
+  }
+  return g_bytes_new(job->header, sizeof job->header);
+}
+
 /* Parses a header: *vault_id and *slot point into it. */
 static gboolean
 parse_header(GBytes *header, const guint8 **vault_id, const guint8 **slot, GError **error)
@@ -287,6 +360,35 @@ coffer_vault_mark_pushed(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], G
     return FALSE;
   }
   return TRUE;
+}
+
+gboolean
+coffer_vault_mark_unsynced(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GError **error)
+{
+  g_autoptr(GBytes) nothing = g_bytes_new(NULL, 0);
+  GError *local = NULL;
+  gboolean ok;
+
+  if (!coffer_vault_begin(vault, error))
+    return FALSE;
+  /* Recording a push of nothing clears the ETag (no envelope matches it). */
+  ok = coffer_store_mark_pushed(vault->store, id, nothing, NULL, &local) &&
+       coffer_store_mark_dirty(vault->store, id, &local);
+  if (!ok)
+    g_propagate_error(error, coffer_vault_store_error(local));
+  return coffer_vault_end(vault, ok, error);
+}
+
+gboolean
+coffer_vault_merge_begin(CofferVault *vault, GError **error)
+{
+  return coffer_vault_begin(vault, error);
+}
+
+gboolean
+coffer_vault_merge_commit(CofferVault *vault, GError **error)
+{
+  return coffer_vault_end(vault, TRUE, error);
 }
 
 char *

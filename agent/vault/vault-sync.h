@@ -23,6 +23,11 @@
  * (Argon2id: call from a thread-friendly place; it takes ~0.3 s). */
 GBytes *coffer_vault_make_header(CofferVault *vault, const char *account_password, gsize len, GError **error);
 
+/* The same with the Argon2id in a worker thread. */
+void coffer_vault_make_header_async(CofferVault *vault, const char *account_password, gsize len,
+                                    GAsyncReadyCallback callback, gpointer user_data);
+GBytes *coffer_vault_make_header_finish(CofferVault *vault, GAsyncResult *result, GError **error);
+
 /* Checks a fetched header belongs to this vault: same format and vault id.
  * A header of another vault is COFFER_VAULT_ERROR_CORRUPT ("foreign"). Works
  * while locked. */
@@ -62,6 +67,10 @@ GPtrArray *coffer_vault_dirty_records(CofferVault *vault, GError **error);
 gboolean coffer_vault_mark_pushed(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GBytes *envelope,
                                   const char *etag, GError **error);
 
+/* A record the remote no longer has (lost, or removed by hand — never a
+ * deletion): push it again as new (dirty, no ETag: If-None-Match: *). */
+gboolean coffer_vault_mark_unsynced(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GError **error);
+
 /* The ETag we last knew for a record, or NULL. */
 char *coffer_vault_record_etag(CofferVault *vault, const guint8 id[COFFER_ID_BYTES]);
 
@@ -82,6 +91,13 @@ typedef enum {
  * REFUSED. */
 CofferMergeResult coffer_vault_merge_remote(CofferVault *vault, GBytes *envelope, const char *etag,
                                             GError **error);
+
+/* Several merges in one store transaction (one fsync instead of one per
+ * record): merge_begin, any number of merge_remote, merge_commit.  Should the
+ * commit fail, the vault in memory is ahead of the disk until the next unlock;
+ * no ETag was recorded, so the next round fetches those records again. */
+gboolean coffer_vault_merge_begin(CofferVault *vault, GError **error);
+gboolean coffer_vault_merge_commit(CofferVault *vault, GError **error);
 
 /* ---- history -------------------------------------------------------------------- */
 

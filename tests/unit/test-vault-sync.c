@@ -459,6 +459,65 @@ test_join_rekeys_an_existing_vault(void **state)
   assert_non_null(find(c, "mine"));
 }
 
+static void
+test_batched_merges_and_unsynced_records(void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) dirty = NULL;
+  g_autoptr(GPtrArray) again = NULL;
+  int applied = 0;
+
+  for (int i = 0; i < 20; i++) {
+    g_autofree char *key = g_strdup_printf("batch-%d", i);
+    create(fx->a, key, key, "s");
+  }
+  dirty = coffer_vault_dirty_records(fx->a, &error);
+  assert_true(coffer_vault_merge_begin(fx->b, &error));
+  for (guint i = 0; i < dirty->len; i++)
+    applied += coffer_vault_merge_remote(fx->b, ((CofferSyncRecord *)dirty->pdata[i])->envelope, "e", NULL) ==
+               COFFER_MERGE_APPLIED;
+  assert_true(coffer_vault_merge_commit(fx->b, &error));
+  assert_int_equal(applied, (int)dirty->len);
+  /* All of it is on disk: a lock/unlock reloads from the store. */
+  coffer_vault_lock(fx->b);
+  assert_true(coffer_vault_unlock(fx->b, "other login", 11, &error));
+  assert_non_null(find(fx->b, "batch-19"));
+  /* Merged records are clean; one the remote lost becomes a new push. */
+  g_autoptr(GPtrArray) clean = coffer_vault_dirty_records(fx->b, &error);
+  assert_int_equal(clean->len, 0);
+  CofferSyncRecord *first = dirty->pdata[0];
+  assert_true(coffer_vault_mark_unsynced(fx->b, first->id, &error));
+  again = coffer_vault_dirty_records(fx->b, &error);
+  assert_int_equal(again->len, 1);
+  assert_memory_equal(((CofferSyncRecord *)again->pdata[0])->id, first->id, COFFER_ID_BYTES);
+  assert_null(((CofferSyncRecord *)again->pdata[0])->etag);
+}
+
+static void
+on_header(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GBytes **out = user_data;
+
+  *out = coffer_vault_make_header_finish(COFFER_VAULT(source), result, NULL);
+  g_main_context_wakeup(NULL);
+}
+
+static void
+test_header_made_off_the_main_loop(void **state)
+{
+  Fixture *fx = *state;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) header = NULL;
+  g_autoptr(CofferVault) c = open_vault(fx, "c");
+
+  coffer_vault_make_header_async(fx->a, ACCOUNT, strlen(ACCOUNT), on_header, &header);
+  while (header == NULL)
+    g_main_context_iteration(NULL, TRUE);
+  assert_true(coffer_vault_check_header(fx->b, header, &error));
+  assert_true(coffer_vault_join(c, header, ACCOUNT, strlen(ACCOUNT), PASSWORD, strlen(PASSWORD), &error));
+}
+
 int
 main(void)
 {
@@ -475,6 +534,8 @@ main(void)
     cmocka_unit_test_setup_teardown(test_cleanup_prunes_history_and_old_tombstones, setup, teardown),
     cmocka_unit_test_setup_teardown(test_remote_settings_are_sealed, setup, teardown),
     cmocka_unit_test_setup_teardown(test_join_rekeys_an_existing_vault, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_batched_merges_and_unsynced_records, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_header_made_off_the_main_loop, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

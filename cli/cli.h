@@ -24,11 +24,34 @@ int cli_unlock(int argc, char **argv);
 int cli_lock(int argc, char **argv);
 int cli_status(int argc, char **argv);
 int cli_passwd(int argc, char **argv);
+int cli_remote(int argc, char **argv);
+int cli_join(int argc, char **argv);
+int cli_sync(int argc, char **argv);
+int cli_history(int argc, char **argv);
+int cli_restore(int argc, char **argv);
+int cli_cleanup(int argc, char **argv);
 
 /* Option parsing shared by the verbs: accepts -h/--help and, when
  * password_stdin is non-NULL, --password-stdin.  Returns -1 to go on,
  * otherwise the exit code to return (help printed: 0, bad usage: 2). */
 int cli_parse_options(int argc, char **argv, const char *usage, bool *password_stdin);
+
+/* The same for verbs with positional arguments and options: `flags` says
+ * which options are accepted (--user VALUE, --password-stdin); between
+ * min_pos and max_pos (at most 3) positional arguments are required. */
+enum { CLI_ARG_USER = 1, CLI_ARG_PASSWORD_STDIN = 2 };
+typedef struct {
+  bool password_stdin;
+  const char *user;
+  const char *positional[3];
+  int n_positional;
+} CliArgs;
+int cli_parse_args(int argc, char **argv, const char *usage, unsigned flags, int min_pos, int max_pos,
+                   CliArgs *args);
+
+/* An item given as an object path (…/collection/login/<id>) or as its id:
+ * the 32-hex-digit id (pointing into arg), or NULL after printing why not. */
+const char *cli_item_id(const char *arg);
 
 /* ---- passwords (password.c) ----------------------------------------------
  * A password lives in sodium_malloc() memory, is NUL-terminated, and is

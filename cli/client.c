@@ -92,6 +92,12 @@ report_agent_error(const CofferControlMessage *m)
   case COFFER_CONTROL_ERR_PROTOCOL:
     cli_error("cofferd rejected the request: %.*s", n, detail);
     break;
+  case COFFER_CONTROL_ERR_NO_REMOTE:
+    cli_error("no remote is set — run `coffer remote set URL` or `coffer join URL`");
+    break;
+  case COFFER_CONTROL_ERR_SYNC:
+    cli_error("sync failed: %.*s", n, detail);
+    break;
   default:
     cli_error("cofferd failed: %.*s", n, detail);
     break;

@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <time.h>
 
 static void
 print_size(uint64_t bytes)
@@ -21,6 +22,37 @@ print_size(uint64_t bytes)
 }
 
 static void
+print_sync_status(const CofferControlMessage *m)
+{
+  if (!coffer_control_has(m, COFFER_FIELD_REMOTE_URL)) {
+    if (m->initialized && !m->locked)
+      puts("remote: none");
+  } else {
+    printf("remote: %.*s", (int)m->remote_url.len, (const char *)m->remote_url.data);
+    if (coffer_control_has(m, COFFER_FIELD_REMOTE_USER))
+      printf(" (user %.*s)", (int)m->remote_user.len, (const char *)m->remote_user.data);
+    putchar('\n');
+    if (m->last_sync == 0) {
+      puts("last sync: never");
+    } else {
+      char when[32] = "?";
+      time_t t = (time_t)m->last_sync;
+      struct tm tm;
+      if (localtime_r(&t, &tm) != NULL)
+        strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+      printf("last sync: %s\n", when);
+    }
+    fputs("remote size: ", stdout);
+    print_size(m->remote_bytes);
+    putchar('\n');
+  }
+  if (coffer_control_has(m, COFFER_FIELD_PENDING))
+    printf("pending changes: %" PRIu64 "\n", m->pending);
+  if (coffer_control_has(m, COFFER_FIELD_LAST_ERROR))
+    printf("last sync error: %.*s\n", (int)m->last_error.len, (const char *)m->last_error.data);
+}
+
+static void
 print_status(const CofferControlMessage *m)
 {
   const char *state = !m->initialized ? "not initialized (run `coffer init`)" : m->locked ? "locked" : "unlocked";
@@ -34,6 +66,7 @@ print_status(const CofferControlMessage *m)
     print_size(m->store_bytes);
     puts(")");
   }
+  print_sync_status(m);
   if (coffer_control_has(m, COFFER_FIELD_AGENT_VERSION))
     printf("agent: cofferd %.*s\n", (int)m->agent_version.len, (const char *)m->agent_version.data);
 }

@@ -11,9 +11,9 @@
 #define TLV_HEADER_BYTES 5  /* u8 tag + u32 length */
 #define BODY_HEADER_BYTES 2 /* u8 version + u8 type */
 
-typedef enum { KIND_SECRET, KIND_BYTES, KIND_UTF8, KIND_BOOL, KIND_U32, KIND_U64 } FieldKind;
+typedef enum { KIND_SECRET, KIND_BYTES, KIND_UTF8, KIND_BOOL, KIND_U32, KIND_U64, KIND_ITEM_ID, KIND_HISTORY } FieldKind;
 
-#define BIT(tag) (1u << (tag))
+#define BIT(tag) ((uint64_t)1 << (tag))
 
 /* ---- field and message tables -------------------------------------------- */
 
@@ -23,15 +23,27 @@ field_kind(uint8_t tag, FieldKind *kind)
   switch (tag) {
   case COFFER_FIELD_PASSWORD:
   case COFFER_FIELD_NEW_PASSWORD:
+  case COFFER_FIELD_REMOTE_PASSWORD:
+  case COFFER_FIELD_ACCOUNT_PASSWORD:
     *kind = KIND_SECRET;
+    return 0;
+  case COFFER_FIELD_ITEM:
+    *kind = KIND_ITEM_ID;
+    return 0;
+  case COFFER_FIELD_HISTORY:
+    *kind = KIND_HISTORY;
     return 0;
   case COFFER_FIELD_ERROR_CODE:
     *kind = KIND_U32;
     return 0;
   case COFFER_FIELD_MESSAGE:
   case COFFER_FIELD_AGENT_VERSION:
+  case COFFER_FIELD_REMOTE_URL:
+  case COFFER_FIELD_REMOTE_USER:
+  case COFFER_FIELD_LAST_ERROR:
     *kind = KIND_UTF8;
     return 0;
+  case COFFER_FIELD_CREATE:
   case COFFER_FIELD_INITIALIZED:
   case COFFER_FIELD_LOCKED:
     *kind = KIND_BOOL;
@@ -39,6 +51,18 @@ field_kind(uint8_t tag, FieldKind *kind)
   case COFFER_FIELD_COLLECTIONS:
   case COFFER_FIELD_ITEMS:
   case COFFER_FIELD_STORE_BYTES:
+  case COFFER_FIELD_SEQ:
+  case COFFER_FIELD_LAST_SYNC:
+  case COFFER_FIELD_PENDING:
+  case COFFER_FIELD_REMOTE_BYTES:
+  case COFFER_FIELD_PUSHED:
+  case COFFER_FIELD_PULLED:
+  case COFFER_FIELD_CONFLICTS:
+  case COFFER_FIELD_REFUSED:
+  case COFFER_FIELD_HISTORY_REMOVED:
+  case COFFER_FIELD_TOMBSTONES_REMOVED:
+  case COFFER_FIELD_BYTES_RECLAIMED:
+  case COFFER_FIELD_REMOTE_REMOVED:
     *kind = KIND_U64;
     return 0;
   case COFFER_FIELD_STORE_PATH:
@@ -53,16 +77,29 @@ field_kind(uint8_t tag, FieldKind *kind)
  * protocol error: a peer that sends a password where none belongs has a bug
  * we want to hear about, not a field we silently drop. */
 static int
-message_rules(uint8_t type, uint32_t *allowed, uint32_t *required)
+message_rules(uint8_t type, uint64_t *allowed, uint64_t *required)
 {
-  const uint32_t status_fields = BIT(COFFER_FIELD_INITIALIZED) | BIT(COFFER_FIELD_LOCKED) |
+  const uint64_t status_fields = BIT(COFFER_FIELD_INITIALIZED) | BIT(COFFER_FIELD_LOCKED) |
                                  BIT(COFFER_FIELD_COLLECTIONS) | BIT(COFFER_FIELD_ITEMS) |
                                  BIT(COFFER_FIELD_STORE_BYTES) | BIT(COFFER_FIELD_STORE_PATH) |
-                                 BIT(COFFER_FIELD_AGENT_VERSION);
+                                 BIT(COFFER_FIELD_AGENT_VERSION) | BIT(COFFER_FIELD_REMOTE_URL) |
+                                 BIT(COFFER_FIELD_REMOTE_USER) | BIT(COFFER_FIELD_LAST_SYNC) |
+                                 BIT(COFFER_FIELD_PENDING) | BIT(COFFER_FIELD_LAST_ERROR) |
+                                 BIT(COFFER_FIELD_REMOTE_BYTES);
+  const uint64_t sync_fields = BIT(COFFER_FIELD_PUSHED) | BIT(COFFER_FIELD_PULLED) | BIT(COFFER_FIELD_CONFLICTS) |
+                               BIT(COFFER_FIELD_REFUSED) | BIT(COFFER_FIELD_HISTORY) |
+                               BIT(COFFER_FIELD_HISTORY_REMOVED) | BIT(COFFER_FIELD_TOMBSTONES_REMOVED) |
+                               BIT(COFFER_FIELD_BYTES_RECLAIMED) | BIT(COFFER_FIELD_REMOTE_REMOVED);
+  const uint64_t remote_fields =
+      BIT(COFFER_FIELD_REMOTE_URL) | BIT(COFFER_FIELD_REMOTE_USER) | BIT(COFFER_FIELD_REMOTE_PASSWORD);
   switch (type) {
   case COFFER_CONTROL_INIT:
   case COFFER_CONTROL_UNLOCK:
     *allowed = *required = BIT(COFFER_FIELD_PASSWORD);
+    return 0;
+  case COFFER_CONTROL_LOGIN:
+    *allowed = BIT(COFFER_FIELD_PASSWORD) | BIT(COFFER_FIELD_CREATE);
+    *required = BIT(COFFER_FIELD_PASSWORD);
     return 0;
   case COFFER_CONTROL_LOCK:
   case COFFER_CONTROL_STATUS:
@@ -71,8 +108,27 @@ message_rules(uint8_t type, uint32_t *allowed, uint32_t *required)
   case COFFER_CONTROL_PASSWD:
     *allowed = *required = BIT(COFFER_FIELD_PASSWORD) | BIT(COFFER_FIELD_NEW_PASSWORD);
     return 0;
+  case COFFER_CONTROL_REMOTE_SET:
+    *allowed = remote_fields | BIT(COFFER_FIELD_ACCOUNT_PASSWORD);
+    *required = BIT(COFFER_FIELD_REMOTE_URL) | BIT(COFFER_FIELD_ACCOUNT_PASSWORD);
+    return 0;
+  case COFFER_CONTROL_JOIN:
+    *allowed = remote_fields | BIT(COFFER_FIELD_ACCOUNT_PASSWORD) | BIT(COFFER_FIELD_PASSWORD);
+    *required = BIT(COFFER_FIELD_REMOTE_URL) | BIT(COFFER_FIELD_ACCOUNT_PASSWORD) | BIT(COFFER_FIELD_PASSWORD);
+    return 0;
+  case COFFER_CONTROL_REMOTE_REMOVE:
+  case COFFER_CONTROL_SYNC:
+  case COFFER_CONTROL_CLEANUP:
+    *allowed = *required = 0;
+    return 0;
+  case COFFER_CONTROL_HISTORY:
+    *allowed = *required = BIT(COFFER_FIELD_ITEM);
+    return 0;
+  case COFFER_CONTROL_RESTORE:
+    *allowed = *required = BIT(COFFER_FIELD_ITEM) | BIT(COFFER_FIELD_SEQ);
+    return 0;
   case COFFER_CONTROL_OK:
-    *allowed = status_fields | BIT(COFFER_FIELD_MESSAGE);
+    *allowed = status_fields | sync_fields | BIT(COFFER_FIELD_MESSAGE);
     *required = 0;
     return 0;
   case COFFER_CONTROL_ERROR:
@@ -102,6 +158,10 @@ coffer_control_error_name(uint32_t code)
     return "internal";
   case COFFER_CONTROL_ERR_PROTOCOL:
     return "protocol";
+  case COFFER_CONTROL_ERR_NO_REMOTE:
+    return "no-remote";
+  case COFFER_CONTROL_ERR_SYNC:
+    return "sync";
   default:
     return "unknown";
   }
@@ -181,6 +241,29 @@ has_nul(const uint8_t *s, size_t len)
   return len > 0 && memchr(s, 0, len) != NULL;
 }
 
+/* An item id: 32 lowercase hex digits (one spelling per id). */
+static bool
+valid_item_id(const uint8_t *v, size_t len)
+{
+  if (len != 32)
+    return false;
+  for (size_t i = 0; i < len; i++)
+    if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f')))
+      return false;
+  return true;
+}
+
+static bool
+valid_history(const uint8_t *v, size_t len)
+{
+  CofferControlBytes cursor = { v, len };
+  CofferControlHistoryEntry entry;
+  int r;
+  while ((r = coffer_control_history_next(&cursor, &entry)) > 0)
+    ;
+  return r == 0;
+}
+
 static int
 check_value(FieldKind kind, const uint8_t *v, size_t len)
 {
@@ -196,8 +279,77 @@ check_value(FieldKind kind, const uint8_t *v, size_t len)
     return len == 4 ? 0 : -EBADMSG;
   case KIND_U64:
     return len == 8 ? 0 : -EBADMSG;
+  case KIND_ITEM_ID:
+    return valid_item_id(v, len) ? 0 : -EBADMSG;
+  case KIND_HISTORY:
+    return valid_history(v, len) ? 0 : -EBADMSG;
   }
   return -EBADMSG;
+}
+
+static void
+store_sync_field(CofferControlMessage *m, uint8_t tag, CofferControlBytes bytes)
+{
+  uint64_t u64 = bytes.len == 8 ? get_be64(bytes.data) : 0;
+  switch (tag) {
+  case COFFER_FIELD_REMOTE_URL:
+    m->remote_url = bytes;
+    break;
+  case COFFER_FIELD_REMOTE_USER:
+    m->remote_user = bytes;
+    break;
+  case COFFER_FIELD_REMOTE_PASSWORD:
+    m->remote_password = bytes;
+    break;
+  case COFFER_FIELD_ACCOUNT_PASSWORD:
+    m->account_password = bytes;
+    break;
+  case COFFER_FIELD_ITEM:
+    m->item = bytes;
+    break;
+  case COFFER_FIELD_LAST_ERROR:
+    m->last_error = bytes;
+    break;
+  case COFFER_FIELD_HISTORY:
+    m->history = bytes;
+    break;
+  case COFFER_FIELD_SEQ:
+    m->seq = u64;
+    break;
+  case COFFER_FIELD_LAST_SYNC:
+    m->last_sync = u64;
+    break;
+  case COFFER_FIELD_PENDING:
+    m->pending = u64;
+    break;
+  case COFFER_FIELD_REMOTE_BYTES:
+    m->remote_bytes = u64;
+    break;
+  case COFFER_FIELD_PUSHED:
+    m->pushed = u64;
+    break;
+  case COFFER_FIELD_PULLED:
+    m->pulled = u64;
+    break;
+  case COFFER_FIELD_CONFLICTS:
+    m->conflicts = u64;
+    break;
+  case COFFER_FIELD_REFUSED:
+    m->refused = u64;
+    break;
+  case COFFER_FIELD_HISTORY_REMOVED:
+    m->history_removed = u64;
+    break;
+  case COFFER_FIELD_TOMBSTONES_REMOVED:
+    m->tombstones_removed = u64;
+    break;
+  case COFFER_FIELD_BYTES_RECLAIMED:
+    m->bytes_reclaimed = u64;
+    break;
+  case COFFER_FIELD_REMOTE_REMOVED:
+    m->remote_removed = u64;
+    break;
+  }
 }
 
 static void
@@ -238,13 +390,19 @@ store_field(CofferControlMessage *m, uint8_t tag, const uint8_t *v, size_t len)
   case COFFER_FIELD_AGENT_VERSION:
     m->agent_version = bytes;
     break;
+  case COFFER_FIELD_CREATE:
+    m->create = v[0];
+    break;
+  default:
+    store_sync_field(m, tag, bytes);
+    break;
   }
 }
 
 /* ---- parser -------------------------------------------------------------- */
 
 static int
-parse_fields(const uint8_t *p, size_t left, uint32_t allowed, CofferControlMessage *m)
+parse_fields(const uint8_t *p, size_t left, uint64_t allowed, CofferControlMessage *m)
 {
   while (left > 0) {
     if (left < TLV_HEADER_BYTES)
@@ -287,7 +445,7 @@ coffer_control_parse(const uint8_t *body, size_t len, CofferControlMessage *msg)
   if (body[0] != COFFER_CONTROL_VERSION)
     return -EPROTONOSUPPORT;
 
-  uint32_t allowed, required;
+  uint64_t allowed, required;
   if (message_rules(body[1], &allowed, &required) < 0)
     return -EBADMSG;
 
@@ -315,6 +473,57 @@ coffer_control_frame_body_length(const uint8_t header[COFFER_CONTROL_HEADER_BYTE
     return -EBADMSG;
   *body_len = n;
   return 0;
+}
+
+/* ---- history entries ----------------------------------------------------- */
+
+int
+coffer_control_history_encode(const CofferControlHistoryEntry *e, uint8_t *out, size_t cap)
+{
+  if (e->label_len > UINT32_MAX || has_nul(e->label, e->label_len) || !valid_utf8(e->label, e->label_len))
+    return -EBADMSG;
+  if (e->label_len > cap || COFFER_CONTROL_HISTORY_FIXED > cap - e->label_len ||
+      COFFER_CONTROL_HISTORY_FIXED + e->label_len > INT32_MAX)
+    return -EMSGSIZE;
+  put_be32(out, (uint32_t)(e->seq >> 32));
+  put_be32(out + 4, (uint32_t)e->seq);
+  put_be32(out + 8, (uint32_t)(e->added >> 32));
+  put_be32(out + 12, (uint32_t)e->added);
+  put_be32(out + 16, (uint32_t)(e->hlc >> 32));
+  put_be32(out + 20, (uint32_t)e->hlc);
+  memcpy(out + 24, e->device, 16);
+  out[40] = e->tombstone ? 1 : 0;
+  put_be32(out + 41, (uint32_t)e->label_len);
+  if (e->label_len > 0)
+    memcpy(out + COFFER_CONTROL_HISTORY_FIXED, e->label, e->label_len);
+  return (int)(COFFER_CONTROL_HISTORY_FIXED + e->label_len);
+}
+
+int
+coffer_control_history_next(CofferControlBytes *cursor, CofferControlHistoryEntry *e)
+{
+  memset(e, 0, sizeof *e);
+  if (cursor->len == 0)
+    return 0;
+  if (cursor->len < COFFER_CONTROL_HISTORY_FIXED)
+    return -EBADMSG;
+  const uint8_t *p = cursor->data;
+  uint32_t label_len = get_be32(p + 41);
+  if (label_len > cursor->len - COFFER_CONTROL_HISTORY_FIXED || p[40] > 1)
+    return -EBADMSG;
+  const uint8_t *label = p + COFFER_CONTROL_HISTORY_FIXED;
+  if (has_nul(label, label_len) || !valid_utf8(label, label_len))
+    return -EBADMSG;
+  e->seq = get_be64(p);
+  e->added = get_be64(p + 8);
+  e->hlc = get_be64(p + 16);
+  memcpy(e->device, p + 24, 16);
+  e->tombstone = p[40];
+  e->label = label;
+  e->label_len = label_len;
+  cursor->data += COFFER_CONTROL_HISTORY_FIXED + label_len;
+  cursor->len -= COFFER_CONTROL_HISTORY_FIXED + label_len;
+  return 1;
 }
 
 /* ---- builder ------------------------------------------------------------- */

@@ -39,6 +39,15 @@ typedef enum {
   COFFER_CONTROL_LOCK = 0x03,
   COFFER_CONTROL_STATUS = 0x04,
   COFFER_CONTROL_PASSWD = 0x05,
+  COFFER_CONTROL_LOGIN = 0x06, /* pam_coffer.so: the password a user just logged in with */
+  /* sync (docs/sync-format.md) */
+  COFFER_CONTROL_REMOTE_SET = 0x10,    /* make URL this vault's remote */
+  COFFER_CONTROL_REMOTE_REMOVE = 0x11, /* forget the remote on this device */
+  COFFER_CONTROL_JOIN = 0x12,          /* use the vault at URL on this device */
+  COFFER_CONTROL_SYNC = 0x13,          /* sync now, answer when done */
+  COFFER_CONTROL_HISTORY = 0x14,       /* older versions of an item */
+  COFFER_CONTROL_RESTORE = 0x15,       /* make an older version current */
+  COFFER_CONTROL_CLEANUP = 0x16,       /* prune history and expired tombstones */
   COFFER_CONTROL_OK = 0x80,
   COFFER_CONTROL_ERROR = 0x81,
 } CofferControlType;
@@ -49,6 +58,7 @@ typedef enum {
   COFFER_FIELD_NEW_PASSWORD = 0x02,  /* bytes, no NUL */
   COFFER_FIELD_ERROR_CODE = 0x03,    /* u32 BE, a CofferControlError */
   COFFER_FIELD_MESSAGE = 0x04,       /* UTF-8, no NUL */
+  COFFER_FIELD_CREATE = 0x05,        /* u8, 0 or 1: LOGIN may create a missing vault */
   COFFER_FIELD_INITIALIZED = 0x10,   /* u8, 0 or 1 */
   COFFER_FIELD_LOCKED = 0x11,        /* u8, 0 or 1 */
   COFFER_FIELD_COLLECTIONS = 0x12,   /* u64 BE */
@@ -56,6 +66,26 @@ typedef enum {
   COFFER_FIELD_STORE_BYTES = 0x14,   /* u64 BE */
   COFFER_FIELD_STORE_PATH = 0x15,    /* bytes (a file name), no NUL */
   COFFER_FIELD_AGENT_VERSION = 0x16, /* UTF-8, no NUL */
+  /* sync */
+  COFFER_FIELD_REMOTE_URL = 0x17,         /* UTF-8, no NUL */
+  COFFER_FIELD_REMOTE_USER = 0x18,        /* UTF-8, no NUL */
+  COFFER_FIELD_REMOTE_PASSWORD = 0x19,    /* bytes, no NUL: the server's password */
+  COFFER_FIELD_ACCOUNT_PASSWORD = 0x1a,   /* bytes, no NUL: wraps VK in the remote header */
+  COFFER_FIELD_ITEM = 0x1b,               /* UTF-8: an item id, 32 lowercase hex digits */
+  COFFER_FIELD_SEQ = 0x1c,                /* u64 BE: a history version */
+  COFFER_FIELD_LAST_SYNC = 0x1d,          /* u64 BE: seconds since the epoch, 0 never */
+  COFFER_FIELD_PENDING = 0x1e,            /* u64 BE: local changes not yet pushed */
+  COFFER_FIELD_LAST_ERROR = 0x1f,         /* UTF-8, no NUL */
+  COFFER_FIELD_REMOTE_BYTES = 0x20,       /* u64 BE */
+  COFFER_FIELD_HISTORY = 0x21,            /* history entries, see coffer_control_history_next() */
+  COFFER_FIELD_PUSHED = 0x22,             /* u64 BE */
+  COFFER_FIELD_PULLED = 0x23,             /* u64 BE */
+  COFFER_FIELD_CONFLICTS = 0x24,          /* u64 BE */
+  COFFER_FIELD_REFUSED = 0x25,            /* u64 BE */
+  COFFER_FIELD_HISTORY_REMOVED = 0x26,    /* u64 BE */
+  COFFER_FIELD_TOMBSTONES_REMOVED = 0x27, /* u64 BE */
+  COFFER_FIELD_BYTES_RECLAIMED = 0x28,    /* u64 BE */
+  COFFER_FIELD_REMOTE_REMOVED = 0x29,     /* u64 BE */
 } CofferControlField;
 
 /* Error codes carried in ERROR_CODE of an ERROR response. */
@@ -67,7 +97,15 @@ typedef enum {
   COFFER_CONTROL_ERR_INVALID = 5,
   COFFER_CONTROL_ERR_INTERNAL = 6,
   COFFER_CONTROL_ERR_PROTOCOL = 7,
+  COFFER_CONTROL_ERR_NO_REMOTE = 8, /* sync needs a remote: `coffer remote set` or `coffer join` */
+  COFFER_CONTROL_ERR_SYNC = 9,      /* the remote failed or was refused; MESSAGE says how */
 } CofferControlError;
+
+/* A file of this name beside the vault's store (e.g.
+ * ~/.local/share/coffer/login-password-reset) says an administrator reset the
+ * user's login password without the old one.  pam_coffer.so creates it in
+ * chauthtok; the agent acts on it when a LOGIN fails (docs/pam.md). */
+#define COFFER_LOGIN_RESET_MARKER "login-password-reset"
 
 /* Short English name of an error code ("bad-password", ...; "unknown"). */
 const char *coffer_control_error_name(uint32_t code);
@@ -103,7 +141,7 @@ typedef struct {
 
 typedef struct {
   uint8_t type;
-  uint32_t present; /* bit (1u << tag) set for each field present */
+  uint64_t present; /* bit (1 << tag) set for each field present */
   CofferControlBytes password;
   CofferControlBytes new_password;
   uint32_t error_code;
@@ -115,13 +153,52 @@ typedef struct {
   uint64_t store_bytes;
   CofferControlBytes store_path;
   CofferControlBytes agent_version;
+  uint8_t create;
+  CofferControlBytes remote_url;
+  CofferControlBytes remote_user;
+  CofferControlBytes remote_password;
+  CofferControlBytes account_password;
+  CofferControlBytes item;
+  uint64_t seq;
+  uint64_t last_sync;
+  uint64_t pending;
+  CofferControlBytes last_error;
+  uint64_t remote_bytes;
+  CofferControlBytes history;
+  uint64_t pushed, pulled, conflicts, refused;
+  uint64_t history_removed, tombstones_removed, bytes_reclaimed, remote_removed;
 } CofferControlMessage;
 
 static inline bool
 coffer_control_has(const CofferControlMessage *m, uint8_t tag)
 {
-  return tag < 32 && (m->present & (1u << tag)) != 0;
+  return tag < 64 && (m->present & ((uint64_t)1 << tag)) != 0;
 }
+
+/* ---- history entries ------------------------------------------------------
+ * The HISTORY field is a sequence of entries, newest first:
+ *   seq u64 | added u64 (seconds) | hlc u64 | device[16] | tombstone u8
+ *   | label_len u32 | label (UTF-8, no NUL)
+ * The parser validates the whole sequence before the message is accepted. */
+#define COFFER_CONTROL_HISTORY_FIXED 45
+
+typedef struct {
+  uint64_t seq;
+  uint64_t added;
+  uint64_t hlc;
+  uint8_t device[16];
+  uint8_t tombstone;
+  const uint8_t *label; /* points into the message; not NUL-terminated */
+  size_t label_len;
+} CofferControlHistoryEntry;
+
+/* Encodes one entry at out (cap bytes).  Returns the bytes written, or
+ * -EMSGSIZE when it does not fit (nothing written), -EBADMSG for a label
+ * that is not UTF-8 without NUL. */
+int coffer_control_history_encode(const CofferControlHistoryEntry *entry, uint8_t *out, size_t cap);
+/* Takes the next entry off *cursor (advancing it).  1: an entry, 0: the
+ * end, -EBADMSG: malformed (never for a parsed message). */
+int coffer_control_history_next(CofferControlBytes *cursor, CofferControlHistoryEntry *entry);
 
 /* Strict parse of one body (the bytes after the length prefix).
  * Returns 0, or:

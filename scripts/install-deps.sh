@@ -10,7 +10,9 @@ PKGS="build-essential meson ninja-build pkg-config clang-format
   libcmocka-dev dbus dbus-daemon dbus-bin
   libsecret-tools libsecret-1-dev gnome-keyring
   python3 python3-secretstorage python3-cryptography python3-dbus python3-gi
-  procps psmisc pinentry-tty tmux"
+  procps psmisc pinentry-tty tmux
+  libcurl4-openssl-dev libxml2-dev apache2
+  scdoc lintian debhelper dpkg-dev desktop-file-utils rpmlint rpm bash-completion man-db groff-base systemd libpam0g-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -18,6 +18,13 @@ typedef struct {
 static const KeySpec known_keys[] = {
   { "agent", "pinentry", KEY_STRING, NULL, 0 },
   { "agent", "prompt_timeout", KEY_UINT, "300", 24 * 60 * 60 },
+  { "sync", "poll_interval", KEY_UINT, "60", 24 * 60 * 60 },
+  { "sync", "cleanup_max_age_days", KEY_UINT, "90", 100 * 365 },
+  { "sync", "cleanup_keep", KEY_UINT, "10", 10000 },
+  { "lock", "lock_after_idle", KEY_UINT, "0", 7 * 24 * 60 },
+  { "lock", "lock_after_idle_seconds", KEY_UINT, "0", 7 * 24 * 60 * 60 }, /* tests: overrides the minutes */
+  { "lock", "lock_on_screen_lock", KEY_BOOLEAN, "false", 0 },
+  { "lock", "lock_before_sleep", KEY_BOOLEAN, "false", 0 },
 };
 
 typedef union {

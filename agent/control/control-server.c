@@ -7,6 +7,7 @@
  * and the copies are freed (wiped) as soon as the vault call returns. */
 #include "config.h"
 #include "control/control-server.h"
+#include "control/control-sync.h"
 #include "control.h"
 
 #include <errno.h>
@@ -21,6 +22,16 @@
  * from eating every fd of the agent. */
 #define MAX_CONNECTIONS 32
 
+/* A login password that failed to open the vault after an administrator
+ * reset it (the LOGIN request found COFFER_LOGIN_RESET_MARKER).  The next
+ * UNLOCK that succeeds re-wraps the key slot to it.  Reference-counted so a
+ * job still running when the server goes away holds its own reference. */
+typedef struct {
+  gint refs;
+  char *password; /* sodium_malloc(); NULL while nothing waits */
+  gsize len;
+} PendingRekey;
+
 struct _CofferControlServer {
   CofferVault *vault;
   char *socket_path;
@@ -29,6 +40,8 @@ struct _CofferControlServer {
   GSocketService *service;
   GList *connections; /* Conn*, each owned by its own pending operation */
   guint timeout_ms;
+  PendingRekey *rekey; /* shared with LOGIN jobs and UNLOCKs in flight */
+  CofferSyncEngine *sync; /* not owned; NULL without sync */
 };
 
 typedef struct {
@@ -42,7 +55,71 @@ typedef struct {
   gsize body_len;
   GBytes *reply;
   gboolean close_after_reply;
+  PendingRekey *rekey; /* set while an UNLOCK may re-key (see PendingRekey) */
+  char *old_password;  /* sodium_malloc(): that UNLOCK's password, until the re-key starts */
+  gsize old_len;
 } Conn;
+
+/* ---- pending re-key ------------------------------------------------------ */
+
+static PendingRekey *
+rekey_ref(PendingRekey *r)
+{
+  g_atomic_int_inc(&r->refs);
+  return r;
+}
+
+static void
+rekey_clear(PendingRekey *r)
+{
+  g_clear_pointer(&r->password, sodium_free);
+  r->len = 0;
+}
+
+static void
+rekey_unref(PendingRekey *r)
+{
+  if (r != NULL && g_atomic_int_dec_and_test(&r->refs)) {
+    rekey_clear(r);
+    g_free(r);
+  }
+}
+
+/* Takes ownership of password (sodium memory). */
+static void
+rekey_set(PendingRekey *r, char *password, gsize len)
+{
+  rekey_clear(r);
+  r->password = password;
+  r->len = len;
+}
+
+/* The marker lives beside the store; NULL if the vault cannot say where. */
+static char *
+marker_path(CofferVault *vault)
+{
+  CofferVaultStatus st = { 0 };
+  if (!coffer_vault_get_status(vault, &st, NULL) || st.store_path == NULL)
+    return NULL;
+  g_autofree char *dir = g_path_get_dirname(st.store_path);
+  return g_build_filename(dir, COFFER_LOGIN_RESET_MARKER, NULL);
+}
+
+static gboolean
+marker_exists(CofferVault *vault)
+{
+  g_autofree char *path = marker_path(vault);
+  struct stat st;
+  return path != NULL && lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static void
+marker_remove(CofferVault *vault)
+{
+  g_autofree char *path = marker_path(vault);
+  if (path != NULL && unlink(path) == 0)
+    g_message("control: the vault follows the new login password again");
+}
 
 /* ---- connection lifecycle ------------------------------------------------ */
 
@@ -58,6 +135,8 @@ conn_close(Conn *c)
 {
   g_clear_handle_id(&c->timeout_id, g_source_remove);
   conn_free_body(c);
+  g_clear_pointer(&c->old_password, sodium_free);
+  g_clear_pointer(&c->rekey, rekey_unref);
   g_clear_pointer(&c->reply, g_bytes_unref);
   if (c->server != NULL)
     c->server->connections = g_list_remove(c->server->connections, c);
@@ -117,15 +196,26 @@ reply_error(uint32_t code, const char *message)
 }
 
 static GBytes *
-reply_ok(void)
+reply_ok_message(const char *message)
 {
   CofferControlBuilder b;
   coffer_control_builder_init(&b, COFFER_CONTROL_OK);
-  return builder_to_bytes(&b);
+  if (message != NULL)
+    coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, message);
+  GBytes *bytes = builder_to_bytes(&b);
+  if (bytes == NULL && message != NULL)
+    return reply_ok_message(NULL);
+  return bytes;
 }
 
-static uint32_t
-vault_error_to_code(const GError *error)
+static GBytes *
+reply_ok(void)
+{
+  return reply_ok_message(NULL);
+}
+
+guint32
+coffer_control_error_from_gerror(const GError *error)
 {
   if (error->domain != COFFER_VAULT_ERROR)
     return COFFER_CONTROL_ERR_INTERNAL;
@@ -153,7 +243,7 @@ reply_from_result(gboolean ok, const GError *error)
 {
   if (ok)
     return reply_ok();
-  return reply_error(vault_error_to_code(error), error->message);
+  return reply_error(coffer_control_error_from_gerror(error), error->message);
 }
 
 /* ---- request handlers ---------------------------------------------------- */
@@ -184,7 +274,7 @@ secret_clear(Secret *s)
 }
 
 static GBytes *
-handle_status(CofferVault *vault)
+handle_status(CofferVault *vault, CofferSyncEngine *sync)
 {
   CofferVaultStatus st = { 0 };
   g_autoptr(GError) error = NULL;
@@ -201,6 +291,7 @@ handle_status(CofferVault *vault)
   if (st.store_path != NULL)
     coffer_control_builder_add_string(&b, COFFER_FIELD_STORE_PATH, st.store_path);
   coffer_control_builder_add_string(&b, COFFER_FIELD_AGENT_VERSION, COFFER_VERSION);
+  coffer_control_sync_add_status(sync, &b);
   GBytes *bytes = builder_to_bytes(&b);
   return bytes != NULL ? bytes : reply_error(COFFER_CONTROL_ERR_INTERNAL, "status does not fit");
 }
@@ -216,6 +307,171 @@ handle_lock(CofferVault *vault)
 
 static void finish_request(Conn *c, GBytes *reply);
 
+/* ---- LOGIN ------------------------------------------------------------------
+ * The PAM module's request: the password the user just logged in with.  It
+ * unlocks the vault, or creates it when there is none and CREATE says so.
+ * When it does not open the vault and COFFER_LOGIN_RESET_MARKER says an
+ * administrator reset the login password, it is kept: the next UNLOCK with
+ * the old password re-wraps the key slot to it (docs/pam.md).  `cofferd
+ * --password-fd` goes through the same code. */
+
+typedef struct {
+  CofferVault *vault;
+  PendingRekey *rekey;
+  Secret password;
+  char *message;
+} LoginJob;
+
+static void
+login_job_free(gpointer data)
+{
+  LoginJob *job = data;
+  g_object_unref(job->vault);
+  rekey_unref(job->rekey);
+  secret_clear(&job->password);
+  g_free(job->message);
+  g_free(job);
+}
+
+/* Consumes the task reference and message. */
+static void
+login_return(GTask *task, guint32 code, char *message)
+{
+  LoginJob *job = g_task_get_task_data(task);
+  job->message = message;
+  g_task_return_int(task, code);
+  g_object_unref(task);
+}
+
+static void
+on_login_unlocked(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GTask *task = user_data;
+  LoginJob *job = g_task_get_task_data(task);
+  g_autoptr(GError) error = NULL;
+
+  if (coffer_vault_kdf_finish(job->vault, result, &error)) {
+    /* The login password opens the vault: any earlier reset is settled. */
+    rekey_clear(job->rekey);
+    marker_remove(job->vault);
+    login_return(task, 0, NULL);
+    return;
+  }
+  if (g_error_matches(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_BAD_PASSWORD) && marker_exists(job->vault)) {
+    rekey_set(job->rekey, g_steal_pointer(&job->password.data), job->password.len);
+    login_return(task, COFFER_CONTROL_ERR_BAD_PASSWORD,
+                 g_strdup("the login password was reset; unlock once with the previous password "
+                          "(`coffer unlock`) and the vault follows the new one"));
+    return;
+  }
+  login_return(task, coffer_control_error_from_gerror(error), g_strdup(error->message));
+}
+
+void
+coffer_control_server_login_async(CofferControlServer *server, const char *password, gsize len, gboolean create,
+                                  GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new(NULL, NULL, callback, user_data);
+  LoginJob *job = g_new0(LoginJob, 1);
+  CofferControlBytes field = { (const uint8_t *)password, len };
+  g_autoptr(GError) error = NULL;
+
+  job->vault = g_object_ref(server->vault);
+  job->rekey = rekey_ref(server->rekey);
+  g_task_set_task_data(task, job, login_job_free);
+  if (!secret_copy(&job->password, &field)) {
+    login_return(task, COFFER_CONTROL_ERR_INTERNAL, g_strdup("out of secure memory"));
+    return;
+  }
+  if (coffer_vault_is_initialized(job->vault)) {
+    coffer_vault_unlock_async(job->vault, job->password.data, job->password.len, on_login_unlocked, task);
+    return;
+  }
+  if (!create) {
+    login_return(task, COFFER_CONTROL_ERR_NOT_INITIALIZED, g_strdup("no vault yet"));
+    return;
+  }
+  /* As for INIT, the one Argon2id of a new vault runs on the main loop. */
+  if (!coffer_vault_initialize(job->vault, job->password.data, job->password.len, &error)) {
+    login_return(task, coffer_control_error_from_gerror(error), g_strdup(error->message));
+    return;
+  }
+  marker_remove(job->vault);
+  login_return(task, 0, g_strdup("created a new vault with the login password"));
+}
+
+guint32
+coffer_control_server_login_finish(GAsyncResult *result, char **message)
+{
+  LoginJob *job = g_task_get_task_data(G_TASK(result));
+  if (message != NULL)
+    *message = g_strdup(job->message);
+  return (guint32)g_task_propagate_int(G_TASK(result), NULL);
+}
+
+static void
+on_login_done(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Conn *c = user_data;
+  g_autofree char *message = NULL;
+  guint32 code = coffer_control_server_login_finish(result, &message);
+
+  finish_request(c, code == 0 ? reply_ok_message(message) : reply_error(code, message));
+}
+
+/* ---- UNLOCK that settles a reset login password -------------------------- */
+
+static void
+on_rekeyed(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Conn *c = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!coffer_vault_kdf_finish(COFFER_VAULT(source), result, &error)) {
+    g_autofree char *text =
+        g_strdup_printf("unlocked, but re-keying to the new login password failed: %s", error->message);
+    g_message("control: %s", text);
+    finish_request(c, reply_ok_message(text));
+    return;
+  }
+  rekey_clear(c->rekey);
+  marker_remove(c->vault);
+  finish_request(c, reply_ok_message("unlocked; the vault now opens with the new login password"));
+}
+
+static void
+on_unlock_then_rekey(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Conn *c = user_data;
+  g_autoptr(GError) error = NULL;
+  gboolean ok = coffer_vault_kdf_finish(COFFER_VAULT(source), result, &error);
+
+  if (!ok || c->rekey->password == NULL) {
+    g_clear_pointer(&c->old_password, sodium_free);
+    finish_request(c, reply_from_result(ok, error));
+    return;
+  }
+  coffer_vault_change_password_async(c->vault, c->old_password, c->old_len, c->rekey->password, c->rekey->len,
+                                     on_rekeyed, c);
+  g_clear_pointer(&c->old_password, sodium_free); /* the vault took its own copies */
+}
+
+/* An UNLOCK while a reset login password waits: keep this password until
+ * the unlock proves it, then re-wrap the slot from it to the login one. */
+static void
+unlock_and_rekey(Conn *c, const Secret *pw)
+{
+  c->rekey = rekey_ref(c->server->rekey);
+  c->old_password = sodium_malloc(pw->len + 1);
+  if (c->old_password == NULL) {
+    finish_request(c, reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory"));
+    return;
+  }
+  memcpy(c->old_password, pw->data, pw->len + 1);
+  c->old_len = pw->len;
+  coffer_vault_unlock_async(c->vault, pw->data, pw->len, on_unlock_then_rekey, c);
+}
+
 static void
 on_kdf_done(GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -228,12 +484,12 @@ on_kdf_done(GObject *source, GAsyncResult *result, gpointer user_data)
   finish_request(c, reply_from_result(ok, error));
 }
 
-/* INIT, UNLOCK and PASSWD.  The caller has already wiped the body the
+/* INIT, UNLOCK, LOGIN and PASSWD.  The caller has already wiped the body the
  * secrets were copied from, and wipes pw/new_pw when this returns (the vault
  * keeps its own copies).  UNLOCK and PASSWD derive keys in a worker thread:
  * they return NULL and reply later. */
 static GBytes *
-handle_password_request(Conn *c, guint8 type, const Secret *pw, const Secret *new_pw)
+handle_password_request(Conn *c, guint8 type, const Secret *pw, const Secret *new_pw, gboolean create)
 {
   g_autoptr(GError) error = NULL;
   gboolean ok;
@@ -243,7 +499,16 @@ handle_password_request(Conn *c, guint8 type, const Secret *pw, const Secret *ne
     ok = coffer_vault_initialize(c->vault, pw->data, pw->len, &error);
     return reply_from_result(ok, error);
   case COFFER_CONTROL_UNLOCK:
+    if (c->server != NULL && c->server->rekey->password != NULL) {
+      unlock_and_rekey(c, pw);
+      return NULL;
+    }
     coffer_vault_unlock_async(c->vault, pw->data, pw->len, on_kdf_done, c);
+    return NULL;
+  case COFFER_CONTROL_LOGIN:
+    if (c->server == NULL)
+      return reply_error(COFFER_CONTROL_ERR_INTERNAL, "the agent is shutting down");
+    coffer_control_server_login_async(c->server, pw->data, pw->len, create, on_login_done, c);
     return NULL;
   case COFFER_CONTROL_PASSWD:
     coffer_vault_change_password_async(c->vault, pw->data, pw->len, new_pw->data, new_pw->len, on_kdf_done, c);
@@ -256,13 +521,34 @@ handle_password_request(Conn *c, guint8 type, const Secret *pw, const Secret *ne
 /* Takes the parsed request (pointing into c->body), frees the body before
  * any slow work, and returns the reply, or NULL when the reply comes later
  * through finish_request(). */
+static void
+on_sync_reply(GBytes *reply, gpointer user_data)
+{
+  finish_request(user_data, reply);
+}
+
+/* The sync requests (control-sync.c): copy the fields, wipe the body, run. */
+static GBytes *
+dispatch_sync(Conn *c, const CofferControlMessage *msg)
+{
+  CofferControlSyncRequest *request = coffer_control_sync_request_new(msg);
+  conn_free_body(c);
+  if (request == NULL)
+    return reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory");
+  CofferSyncEngine *sync = c->server != NULL ? c->server->sync : NULL;
+  return coffer_control_sync_run(sync, c->vault, request, on_sync_reply, c);
+}
+
 static GBytes *
 dispatch(Conn *c, const CofferControlMessage *msg)
 {
   Secret pw = { 0 }, new_pw = { 0 };
   guint8 type = msg->type;
+  gboolean create = msg->create != 0;
   gboolean copied = TRUE;
 
+  if (coffer_control_sync_handles(type))
+    return dispatch_sync(c, msg);
   if (coffer_control_has(msg, COFFER_FIELD_PASSWORD))
     copied = secret_copy(&pw, &msg->password);
   if (copied && coffer_control_has(msg, COFFER_FIELD_NEW_PASSWORD))
@@ -276,14 +562,15 @@ dispatch(Conn *c, const CofferControlMessage *msg)
     switch (type) {
     case COFFER_CONTROL_INIT:
     case COFFER_CONTROL_UNLOCK:
+    case COFFER_CONTROL_LOGIN:
     case COFFER_CONTROL_PASSWD:
-      reply = handle_password_request(c, type, &pw, &new_pw);
+      reply = handle_password_request(c, type, &pw, &new_pw, create);
       break;
     case COFFER_CONTROL_LOCK:
       reply = handle_lock(c->vault);
       break;
     case COFFER_CONTROL_STATUS:
-      reply = handle_status(c->vault);
+      reply = handle_status(c->vault, c->server != NULL ? c->server->sync : NULL);
       break;
     default:
       /* OK/ERROR parse fine but are responses, not requests. */
@@ -577,6 +864,8 @@ coffer_control_server_new(CofferVault *vault, const char *socket_path, GError **
   server->vault = g_object_ref(vault);
   server->socket_path = g_strdup(socket_path);
   server->timeout_ms = DEFAULT_TIMEOUT_MS;
+  server->rekey = g_new0(PendingRekey, 1);
+  server->rekey->refs = 1;
 
   g_autofree char *dir = g_path_get_dirname(socket_path);
   if (!prepare_directory(dir, error) || !remove_stale_socket(socket_path, error))
@@ -592,6 +881,12 @@ coffer_control_server_new(CofferVault *vault, const char *socket_path, GError **
   g_socket_service_start(server->service);
   g_debug("control: listening on %s", socket_path);
   return g_steal_pointer(&server);
+}
+
+void
+coffer_control_server_set_sync_engine(CofferControlServer *server, CofferSyncEngine *engine)
+{
+  server->sync = engine;
 }
 
 void
@@ -627,6 +922,7 @@ coffer_control_server_free(CofferControlServer *server)
       st.st_ino == server->socket_ino)
     unlink(server->socket_path);
   g_free(server->socket_path);
+  g_clear_pointer(&server->rekey, rekey_unref);
   g_clear_object(&server->vault);
   g_free(server);
 }

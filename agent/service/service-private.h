@@ -37,6 +37,7 @@ typedef enum {
 typedef struct CofferSession CofferSession;
 typedef struct CofferPrompt CofferPrompt;
 typedef struct CofferSharedUnlock CofferSharedUnlock;
+typedef struct CofferPortal CofferPortal;
 
 struct CofferService {
   GDBusConnection *connection;
@@ -51,6 +52,9 @@ struct CofferService {
   guint64 next_prompt;
   guint name_owner_subscription;
   GArray *vault_handlers;      /* gulong */
+  void (*activity)(gpointer);  /* coffer_service_set_activity_callback() */
+  gpointer activity_data;
+  CofferPortal *portal;        /* iface-portal.c */
 };
 
 /* service.c */
@@ -108,3 +112,9 @@ const char *coffer_prompt_new_change_password(CofferService *service, const char
                                               gpointer data, GDestroyNotify data_free, GVariant *empty_result);
 void coffer_prompt_unref(CofferPrompt *prompt);
 void coffer_prompts_forget_peer(CofferService *service, const char *name);
+
+/* iface-portal.c: org.freedesktop.impl.portal.Secret at /org/freedesktop/portal/desktop. */
+CofferPortal *coffer_portal_new(CofferService *service, GError **error);
+void coffer_portal_free(CofferPortal *portal);
+/* Tells the activity callback about a call (service.c). */
+void coffer_service_note_activity(CofferService *service);

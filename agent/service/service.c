@@ -315,6 +315,7 @@ subtree_dispatch(GDBusConnection *connection, const char *sender, const char *co
 {
   NodeKind kind = node_kind(container, node);
 
+  coffer_service_note_activity(user_data);
   if (kind == NODE_SERVICE && g_strcmp0(iface, GNOME_KEYRING_IFACE) == 0) {
     *out_user_data = user_data;
     return &coffer_gnome_vtable;
@@ -521,6 +522,20 @@ on_name_owner_changed(GDBusConnection *connection, const char *sender, const cha
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
 
+void
+coffer_service_set_activity_callback(CofferService *service, void (*callback)(gpointer), gpointer user_data)
+{
+  service->activity = callback;
+  service->activity_data = user_data;
+}
+
+void
+coffer_service_note_activity(CofferService *service)
+{
+  if (service->activity != NULL)
+    service->activity(service->activity_data);
+}
+
 CofferService *
 coffer_service_new(GDBusConnection *connection, CofferVault *vault, CofferPrompter *prompter, GError **error)
 {
@@ -546,6 +561,9 @@ coffer_service_new(GDBusConnection *connection, CofferVault *vault, CofferPrompt
       G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, service, NULL);
   connect_vault(service);
   coffer_service_sync_registrations(service);
+  service->portal = coffer_portal_new(service, error);
+  if (service->portal == NULL)
+    return NULL;
   return g_steal_pointer(&service);
 }
 
@@ -555,6 +573,7 @@ coffer_service_free(CofferService *service)
   GHashTableIter iter;
   gpointer id;
 
+  g_clear_pointer(&service->portal, coffer_portal_free);
   if (service->vault_handlers != NULL) {
     for (guint i = 0; i < service->vault_handlers->len; i++)
       g_signal_handler_disconnect(service->vault, g_array_index(service->vault_handlers, gulong, i));

@@ -24,4 +24,8 @@ typedef struct CofferService CofferService;
 CofferService *coffer_service_new(GDBusConnection *connection, CofferVault *vault, CofferPrompter *prompter,
                                   GError **error);
 void coffer_service_free(CofferService *service);
+/* callback runs on every Secret Service method call and property access
+ * (auto-lock's idle timer, agent/lock/); NULL stops it. */
+void coffer_service_set_activity_callback(CofferService *service, void (*callback)(gpointer user_data),
+                                          gpointer user_data);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CofferService, coffer_service_free)

@@ -615,9 +615,7 @@ plan_fetch(CofferSyncEngine *engine, GPtrArray *listing, GHashTable *listed)
 
 /* Records we synced before that the server no longer lists.  The server may
  * have lost them, or someone deleted them by hand: either way that is not a
- * deletion, and our copy stays.  It is uploaded again the next time it
- * changes here (a full re-upload on detection needs the vault to mark it
- * dirty; see docs/sync-format.md). */
+ * deletion.  Our copy stays and is pushed again as new. */
 static void
 report_missing(CofferSyncEngine *engine, GHashTable *listed)
 {
@@ -631,11 +629,11 @@ report_missing(CofferSyncEngine *engine, GHashTable *listed)
     if (g_hash_table_contains(listed, key) || !coffer_id_from_hex(key, id))
       continue;
     g_autofree char *etag = coffer_vault_record_etag(engine->vault, id);
-    if (etag != NULL)
+    if (etag != NULL && coffer_vault_mark_unsynced(engine->vault, id, NULL))
       missing++;
   }
   if (missing > 0)
-    g_message("sync: %u record(s) we synced before are missing on the server; local copies kept", missing);
+    g_message("sync: %u record(s) we synced before are missing on the server; pushing them again", missing);
 }
 
 static void
@@ -784,6 +782,13 @@ merge_slice(gpointer user_data)
     return G_SOURCE_REMOVE;
   }
   guint end = MIN(round->merge_pos + MERGE_SLICE, round->merge->len);
+  g_autoptr(GError) batch_error = NULL;
+  /* One transaction (one fsync) per slice rather than per record. */
+  if (!coffer_vault_merge_begin(engine->vault, &batch_error)) {
+    round->merge_id = 0;
+    round_finish(engine, describe_error(batch_error));
+    return G_SOURCE_REMOVE;
+  }
   for (; round->merge_pos < end; round->merge_pos++) {
     SyncObject *object = round->merge->pdata[round->merge_pos];
     g_autoptr(GError) error = NULL;
@@ -805,6 +810,7 @@ merge_slice(gpointer user_data)
     case COFFER_MERGE_REFUSED:
       if (g_error_matches(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_LOCKED) ||
           g_error_matches(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_STORAGE)) {
+        coffer_vault_merge_commit(engine->vault, NULL);
         round->merge_id = 0;
         round_finish(engine, describe_error(error));
         return G_SOURCE_REMOVE;
@@ -812,6 +818,11 @@ merge_slice(gpointer user_data)
       note_refusal(engine, object, error);
       break;
     }
+  }
+  if (!coffer_vault_merge_commit(engine->vault, &batch_error)) {
+    round->merge_id = 0;
+    round_finish(engine, describe_error(batch_error));
+    return G_SOURCE_REMOVE;
   }
   if (round->merge_pos < round->merge->len)
     return G_SOURCE_CONTINUE;
@@ -1175,6 +1186,7 @@ typedef struct {
   char *login;                   /* sodium memory (join) */
   gsize login_len;
   gboolean join;
+  CofferSyncEngine *engine;      /* for callbacks; the engine outlives its requests */
 } SetupData;
 
 static void
@@ -1244,24 +1256,16 @@ on_setup_done(CofferSyncEngine *engine, Job *job)
   g_task_return_boolean(task, TRUE);
 }
 
-void
-coffer_sync_engine_set_remote_async(CofferSyncEngine *engine, const char *url, const char *user,
-                                    const char *password, gsize password_len, const char *account_password,
-                                    gsize account_len, GAsyncReadyCallback callback, gpointer user_data)
+static void
+on_setup_header(GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
+  g_autoptr(GTask) task = user_data;
+  SetupData *d = g_task_get_task_data(task);
+  CofferSyncEngine *engine = d->engine;
   g_autoptr(GError) error = NULL;
-  SetupData *d = setup_data_new(url, user, password, password_len, account_password, account_len);
-  g_task_set_task_data(task, d, (GDestroyNotify)setup_data_free);
-
-  if (!is_unlocked(engine)) {
-    g_task_return_new_error(task, COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_LOCKED, "the vault is locked");
-    return;
-  }
-  /* Argon2id for the account slot runs here (~0.3 s): the vault may only be
-   * used from the main loop, and this happens once per machine. */
-  g_autoptr(GBytes) header = coffer_vault_make_header(engine->vault, d->account, d->account_len, &error);
+  g_autoptr(GBytes) header = coffer_vault_make_header_finish(COFFER_VAULT(source), result, &error);
   CofferRemote *remote = header ? remote_from_settings(engine, &d->settings, &error) : NULL;
+
   if (remote == NULL) {
     g_task_return_error(task, describe_error(error));
     return;
@@ -1270,6 +1274,25 @@ coffer_sync_engine_set_remote_async(CofferSyncEngine *engine, const char *url, c
   job->header = g_steal_pointer(&header);
   job->task = g_steal_pointer(&task);
   job_start(engine, job);
+}
+
+void
+coffer_sync_engine_set_remote_async(CofferSyncEngine *engine, const char *url, const char *user,
+                                    const char *password, gsize password_len, const char *account_password,
+                                    gsize account_len, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
+  SetupData *d = setup_data_new(url, user, password, password_len, account_password, account_len);
+  g_task_set_task_data(task, d, (GDestroyNotify)setup_data_free);
+
+  if (!is_unlocked(engine)) {
+    g_task_return_new_error(task, COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_LOCKED, "the vault is locked");
+    return;
+  }
+  /* Argon2id for the account slot (~0.3 s) runs in a worker thread. */
+  d->engine = engine;
+  coffer_vault_make_header_async(engine->vault, d->account, d->account_len, on_setup_header,
+                                 g_steal_pointer(&task));
 }
 
 gboolean

@@ -132,6 +132,48 @@ test_roundtrip_password_requests(void **state)
   coffer_control_builder_clear(&b);
 }
 
+/* LOGIN (the PAM module's request): PASSWORD required, CREATE optional. */
+static void
+test_roundtrip_login(void **state)
+{
+  CofferControlBuilder b;
+  CofferControlMessage m;
+  size_t len;
+  coffer_control_builder_init(&b, COFFER_CONTROL_LOGIN);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_PASSWORD, "login pw");
+  coffer_control_builder_add_u8(&b, COFFER_FIELD_CREATE, 1);
+  finish_and_parse(&b, &m, &len);
+  assert_int_equal(m.type, COFFER_CONTROL_LOGIN);
+  assert_bytes(m.password, "login pw");
+  assert_true(coffer_control_has(&m, COFFER_FIELD_CREATE));
+  assert_int_equal(m.create, 1);
+  coffer_control_builder_clear(&b);
+
+  coffer_control_builder_init(&b, COFFER_CONTROL_LOGIN);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_PASSWORD, "login pw");
+  finish_and_parse(&b, &m, &len);
+  assert_false(coffer_control_has(&m, COFFER_FIELD_CREATE));
+  assert_int_equal(m.create, 0);
+  coffer_control_builder_clear(&b);
+
+  Raw r;
+  raw_start(&r, 1, COFFER_CONTROL_LOGIN); /* CREATE alone: no password */
+  raw_tlv(&r, COFFER_FIELD_CREATE, "\1", 1);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  raw_start(&r, 1, COFFER_CONTROL_LOGIN); /* CREATE is a boolean */
+  raw_tlv(&r, COFFER_FIELD_PASSWORD, "pw", 2);
+  raw_tlv(&r, COFFER_FIELD_CREATE, "\2", 1);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  raw_start(&r, 1, COFFER_CONTROL_UNLOCK); /* CREATE belongs to LOGIN only */
+  raw_tlv(&r, COFFER_FIELD_PASSWORD, "pw", 2);
+  raw_tlv(&r, COFFER_FIELD_CREATE, "\1", 1);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  raw_start(&r, 1, COFFER_CONTROL_LOGIN); /* no new password in a login */
+  raw_tlv(&r, COFFER_FIELD_PASSWORD, "pw", 2);
+  raw_tlv(&r, COFFER_FIELD_NEW_PASSWORD, "pw", 2);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+}
+
 static void
 test_roundtrip_bare_requests(void **state)
 {
@@ -147,6 +189,170 @@ test_roundtrip_bare_requests(void **state)
     assert_int_equal(m.present, 0);
     coffer_control_builder_clear(&b);
   }
+}
+
+/* ---- sync requests (docs/control-protocol.md, "Sync") -------------------- */
+
+static void
+test_roundtrip_sync_requests(void **state)
+{
+  CofferControlBuilder b;
+  CofferControlMessage m;
+  size_t len;
+
+  coffer_control_builder_init(&b, COFFER_CONTROL_JOIN);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_REMOTE_URL, "https://dav.example/coffer");
+  coffer_control_builder_add_string(&b, COFFER_FIELD_REMOTE_USER, "alice");
+  coffer_control_builder_add_string(&b, COFFER_FIELD_REMOTE_PASSWORD, "server pw");
+  coffer_control_builder_add_string(&b, COFFER_FIELD_ACCOUNT_PASSWORD, "account pw");
+  coffer_control_builder_add_string(&b, COFFER_FIELD_PASSWORD, "login pw");
+  finish_and_parse(&b, &m, &len);
+  assert_int_equal(m.type, COFFER_CONTROL_JOIN);
+  assert_bytes(m.remote_url, "https://dav.example/coffer");
+  assert_bytes(m.remote_user, "alice");
+  assert_bytes(m.remote_password, "server pw");
+  assert_bytes(m.account_password, "account pw");
+  assert_bytes(m.password, "login pw");
+  coffer_control_builder_clear(&b);
+
+  /* A folder remote: no user, no server password. */
+  coffer_control_builder_init(&b, COFFER_CONTROL_REMOTE_SET);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_REMOTE_URL, "file:///srv/share");
+  coffer_control_builder_add_string(&b, COFFER_FIELD_ACCOUNT_PASSWORD, "account pw");
+  finish_and_parse(&b, &m, &len);
+  assert_false(coffer_control_has(&m, COFFER_FIELD_REMOTE_USER));
+  coffer_control_builder_clear(&b);
+
+  coffer_control_builder_init(&b, COFFER_CONTROL_RESTORE);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_ITEM, "0123456789abcdef0123456789abcdef");
+  coffer_control_builder_add_u64(&b, COFFER_FIELD_SEQ, 42);
+  finish_and_parse(&b, &m, &len);
+  assert_bytes(m.item, "0123456789abcdef0123456789abcdef");
+  assert_int_equal(m.seq, 42);
+  coffer_control_builder_clear(&b);
+
+  static const uint8_t bare[] = { COFFER_CONTROL_SYNC, COFFER_CONTROL_CLEANUP, COFFER_CONTROL_REMOTE_REMOVE };
+  for (size_t i = 0; i < sizeof bare; i++) {
+    coffer_control_builder_init(&b, bare[i]);
+    finish_and_parse(&b, &m, &len);
+    assert_int_equal(m.present, 0);
+    coffer_control_builder_clear(&b);
+  }
+}
+
+static void
+test_sync_requests_rejected(void **state)
+{
+  Raw r;
+  /* REMOTE_SET needs the account password (it wraps the vault key). */
+  raw_start(&r, 1, COFFER_CONTROL_REMOTE_SET);
+  raw_tlv(&r, COFFER_FIELD_REMOTE_URL, "file:///x", 9);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  /* JOIN needs this machine's password too. */
+  raw_start(&r, 1, COFFER_CONTROL_JOIN);
+  raw_tlv(&r, COFFER_FIELD_REMOTE_URL, "file:///x", 9);
+  raw_tlv(&r, COFFER_FIELD_ACCOUNT_PASSWORD, "a", 1);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  /* An item id is exactly 32 lowercase hex digits. */
+  raw_start(&r, 1, COFFER_CONTROL_HISTORY);
+  raw_tlv(&r, COFFER_FIELD_ITEM, "0123456789ABCDEF0123456789abcdef", 32);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  raw_start(&r, 1, COFFER_CONTROL_HISTORY);
+  raw_tlv(&r, COFFER_FIELD_ITEM, "../../etc/passwd", 16);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  /* A password never rides on SYNC. */
+  raw_start(&r, 1, COFFER_CONTROL_SYNC);
+  raw_tlv(&r, COFFER_FIELD_ACCOUNT_PASSWORD, "a", 1);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  /* Sync report fields belong to replies, not requests. */
+  uint8_t zero[8] = { 0 };
+  raw_start(&r, 1, COFFER_CONTROL_SYNC);
+  raw_tlv(&r, COFFER_FIELD_PUSHED, zero, 8);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+}
+
+static void
+test_history_entries(void **state)
+{
+  uint8_t buf[256];
+  CofferControlHistoryEntry e = { .seq = 7, .added = 1700000000, .hlc = 0x0102030405060708ull, .tombstone = 1,
+                                  .label = (const uint8_t *)"old label", .label_len = 9 };
+  memset(e.device, 0xab, sizeof e.device);
+  int n1 = coffer_control_history_encode(&e, buf, sizeof buf);
+  assert_int_equal(n1, COFFER_CONTROL_HISTORY_FIXED + 9);
+  e.seq = 3;
+  e.tombstone = 0;
+  e.label_len = 0;
+  int n2 = coffer_control_history_encode(&e, buf + n1, sizeof buf - (size_t)n1);
+  assert_int_equal(n2, COFFER_CONTROL_HISTORY_FIXED);
+  /* Too small a buffer: nothing written. */
+  assert_int_equal(coffer_control_history_encode(&e, buf, COFFER_CONTROL_HISTORY_FIXED - 1), -EMSGSIZE);
+  /* A label with a NUL or bad UTF-8 is refused. */
+  CofferControlHistoryEntry bad = e;
+  bad.label = (const uint8_t *)"a\0b";
+  bad.label_len = 3;
+  assert_int_equal(coffer_control_history_encode(&bad, buf + 200, 56), -EBADMSG);
+
+  CofferControlBuilder b;
+  CofferControlMessage m;
+  size_t len;
+  coffer_control_builder_init(&b, COFFER_CONTROL_OK);
+  coffer_control_builder_add_bytes(&b, COFFER_FIELD_HISTORY, buf, (size_t)(n1 + n2));
+  finish_and_parse(&b, &m, &len);
+  CofferControlBytes cursor = m.history;
+  CofferControlHistoryEntry got;
+  assert_int_equal(coffer_control_history_next(&cursor, &got), 1);
+  assert_int_equal(got.seq, 7);
+  assert_int_equal(got.added, 1700000000);
+  assert_int_equal(got.hlc, 0x0102030405060708ull);
+  assert_int_equal(got.tombstone, 1);
+  assert_int_equal(got.device[15], 0xab);
+  assert_int_equal(got.label_len, 9);
+  assert_memory_equal(got.label, "old label", 9);
+  assert_int_equal(coffer_control_history_next(&cursor, &got), 1);
+  assert_int_equal(got.seq, 3);
+  assert_int_equal(got.label_len, 0);
+  assert_int_equal(coffer_control_history_next(&cursor, &got), 0);
+  coffer_control_builder_clear(&b);
+
+  /* Every truncation of the sequence, and a label length past the end,
+   * make the whole reply malformed. */
+  Raw r;
+  for (size_t cut = 1; cut < (size_t)(n1 + n2); cut++) {
+    if (cut == (size_t)n1)
+      continue; /* a whole first entry alone is fine */
+    raw_start(&r, 1, COFFER_CONTROL_OK);
+    raw_tlv(&r, COFFER_FIELD_HISTORY, buf, cut);
+    assert_int_equal(raw_parse(&r), -EBADMSG);
+  }
+  buf[41 + 3] = 200; /* first label length: 9 -> 200 */
+  raw_start(&r, 1, COFFER_CONTROL_OK);
+  raw_tlv(&r, COFFER_FIELD_HISTORY, buf, (size_t)(n1 + n2));
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+}
+
+static void
+test_status_reply_with_sync_fields(void **state)
+{
+  CofferControlBuilder b;
+  CofferControlMessage m;
+  size_t len;
+  coffer_control_builder_init(&b, COFFER_CONTROL_OK);
+  coffer_control_builder_add_u8(&b, COFFER_FIELD_INITIALIZED, 1);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_REMOTE_URL, "https://dav.example/");
+  coffer_control_builder_add_u64(&b, COFFER_FIELD_LAST_SYNC, 1700000000);
+  coffer_control_builder_add_u64(&b, COFFER_FIELD_PENDING, 3);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_LAST_ERROR, "refused records/00: rollback");
+  coffer_control_builder_add_u64(&b, COFFER_FIELD_REMOTE_BYTES, 123456);
+  finish_and_parse(&b, &m, &len);
+  assert_true(coffer_control_has(&m, COFFER_FIELD_REMOTE_BYTES)); /* a tag above 31 */
+  assert_int_equal(m.last_sync, 1700000000);
+  assert_int_equal(m.pending, 3);
+  assert_int_equal(m.remote_bytes, 123456);
+  assert_bytes(m.last_error, "refused records/00: rollback");
+  coffer_control_builder_clear(&b);
+  assert_string_equal(coffer_control_error_name(COFFER_CONTROL_ERR_SYNC), "sync");
+  assert_string_equal(coffer_control_error_name(COFFER_CONTROL_ERR_NO_REMOTE), "no-remote");
 }
 
 static void
@@ -266,7 +472,7 @@ test_parse_rejects_bad_tlvs(void **state)
   raw_tlv(&r, COFFER_FIELD_PASSWORD, "pw", 2);
   assert_int_equal(raw_parse(&r), -EBADMSG);
   /* unknown tags, including ones past the presence bitmask */
-  static const uint8_t unknown_tags[] = { 0x00, 0x05, 0x0f, 0x17, 0x1f, 0x20, 0x80, 0xff };
+  static const uint8_t unknown_tags[] = { 0x00, 0x05, 0x0f, 0x2a, 0x3f, 0x40, 0x41, 0x80, 0xff };
   for (size_t i = 0; i < sizeof unknown_tags; i++) {
     raw_start(&r, 1, COFFER_CONTROL_OK);
     raw_tlv(&r, unknown_tags[i], "x", 1);
@@ -862,7 +1068,12 @@ main(void)
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip_password_requests),
     cmocka_unit_test(test_roundtrip_bare_requests),
+    cmocka_unit_test(test_roundtrip_login),
     cmocka_unit_test(test_roundtrip_status_reply),
+    cmocka_unit_test(test_roundtrip_sync_requests),
+    cmocka_unit_test(test_sync_requests_rejected),
+    cmocka_unit_test(test_history_entries),
+    cmocka_unit_test(test_status_reply_with_sync_fields),
     cmocka_unit_test(test_roundtrip_error_reply),
     cmocka_unit_test(test_parse_any_field_order),
     cmocka_unit_test(test_parse_rejects_headers),

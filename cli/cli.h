@@ -30,6 +30,8 @@ int cli_sync(int argc, char **argv);
 int cli_history(int argc, char **argv);
 int cli_restore(int argc, char **argv);
 int cli_cleanup(int argc, char **argv);
+int cli_import(int argc, char **argv); /* import.c: both exec coffer-import */
+int cli_export(int argc, char **argv);
 
 /* Option parsing shared by the verbs: accepts -h/--help and, when
  * password_stdin is non-NULL, --password-stdin.  Returns -1 to go on,

@@ -27,6 +27,8 @@ static const Verb verbs[] = {
   { "history", cli_history, "list the older versions of an item" },
   { "restore", cli_restore, "make an older version of an item current again" },
   { "cleanup", cli_cleanup, "prune old versions and deletions, here and on the remote" },
+  { "import", cli_import, "import from gnome-keyring, KWallet, KeePassXC or an export file" },
+  { "export", cli_export, "write the vault to a password-protected file" },
 };
 
 void

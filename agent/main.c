@@ -358,6 +358,7 @@ run(Agent *agent)
     g_printerr("cofferd: cannot export the Secret Service: %s\n", error->message);
     return 1;
   }
+  coffer_service_set_access_ask(service, g_strcmp0(coffer_config_get_string(config, "agent", "access"), "ask") == 0);
   autolock = coffer_autolock_new(vault, service, agent->connection, config);
   if (opt_replace)
     flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;

@@ -30,6 +30,7 @@ int cli_sync(int argc, char **argv);
 int cli_history(int argc, char **argv);
 int cli_restore(int argc, char **argv);
 int cli_cleanup(int argc, char **argv);
+int cli_access(int argc, char **argv);
 int cli_import(int argc, char **argv); /* import.c: both exec coffer-import */
 int cli_export(int argc, char **argv);
 

@@ -27,6 +27,7 @@ static const Verb verbs[] = {
   { "history", cli_history, "list the older versions of an item" },
   { "restore", cli_restore, "make an older version of an item current again" },
   { "cleanup", cli_cleanup, "prune old versions and deletions, here and on the remote" },
+  { "access", cli_access, "list or revoke what applications may always read (access=ask)" },
   { "import", cli_import, "import from gnome-keyring, KWallet, KeePassXC or an export file" },
   { "export", cli_export, "write the vault to a password-protected file" },
 };

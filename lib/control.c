@@ -11,7 +11,18 @@
 #define TLV_HEADER_BYTES 5  /* u8 tag + u32 length */
 #define BODY_HEADER_BYTES 2 /* u8 version + u8 type */
 
-typedef enum { KIND_SECRET, KIND_BYTES, KIND_UTF8, KIND_BOOL, KIND_U32, KIND_U64, KIND_ITEM_ID, KIND_HISTORY } FieldKind;
+typedef enum {
+  KIND_SECRET,
+  KIND_BYTES,
+  KIND_UTF8,
+  KIND_NAME, /* UTF-8, not empty */
+  KIND_BOOL,
+  KIND_U32,
+  KIND_U64,
+  KIND_ITEM_ID,
+  KIND_HISTORY,
+  KIND_ACCESS,
+} FieldKind;
 
 #define BIT(tag) ((uint64_t)1 << (tag))
 
@@ -32,6 +43,12 @@ field_kind(uint8_t tag, FieldKind *kind)
     return 0;
   case COFFER_FIELD_HISTORY:
     *kind = KIND_HISTORY;
+    return 0;
+  case COFFER_FIELD_ACCESS:
+    *kind = KIND_ACCESS;
+    return 0;
+  case COFFER_FIELD_APP:
+    *kind = KIND_NAME;
     return 0;
   case COFFER_FIELD_ERROR_CODE:
     *kind = KIND_U32;
@@ -63,6 +80,7 @@ field_kind(uint8_t tag, FieldKind *kind)
   case COFFER_FIELD_TOMBSTONES_REMOVED:
   case COFFER_FIELD_BYTES_RECLAIMED:
   case COFFER_FIELD_REMOTE_REMOVED:
+  case COFFER_FIELD_REVOKED:
     *kind = KIND_U64;
     return 0;
   case COFFER_FIELD_STORE_PATH:
@@ -90,6 +108,7 @@ message_rules(uint8_t type, uint64_t *allowed, uint64_t *required)
                                BIT(COFFER_FIELD_REFUSED) | BIT(COFFER_FIELD_HISTORY) |
                                BIT(COFFER_FIELD_HISTORY_REMOVED) | BIT(COFFER_FIELD_TOMBSTONES_REMOVED) |
                                BIT(COFFER_FIELD_BYTES_RECLAIMED) | BIT(COFFER_FIELD_REMOTE_REMOVED);
+  const uint64_t access_fields = BIT(COFFER_FIELD_ACCESS) | BIT(COFFER_FIELD_REVOKED);
   const uint64_t remote_fields =
       BIT(COFFER_FIELD_REMOTE_URL) | BIT(COFFER_FIELD_REMOTE_USER) | BIT(COFFER_FIELD_REMOTE_PASSWORD);
   switch (type) {
@@ -127,8 +146,15 @@ message_rules(uint8_t type, uint64_t *allowed, uint64_t *required)
   case COFFER_CONTROL_RESTORE:
     *allowed = *required = BIT(COFFER_FIELD_ITEM) | BIT(COFFER_FIELD_SEQ);
     return 0;
+  case COFFER_CONTROL_ACCESS_LIST:
+    *allowed = *required = 0;
+    return 0;
+  case COFFER_CONTROL_ACCESS_REVOKE:
+    *allowed = BIT(COFFER_FIELD_APP) | BIT(COFFER_FIELD_ITEM);
+    *required = BIT(COFFER_FIELD_APP);
+    return 0;
   case COFFER_CONTROL_OK:
-    *allowed = status_fields | sync_fields | BIT(COFFER_FIELD_MESSAGE);
+    *allowed = status_fields | sync_fields | access_fields | BIT(COFFER_FIELD_MESSAGE);
     *required = 0;
     return 0;
   case COFFER_CONTROL_ERROR:
@@ -264,6 +290,17 @@ valid_history(const uint8_t *v, size_t len)
   return r == 0;
 }
 
+static bool
+valid_access(const uint8_t *v, size_t len)
+{
+  CofferControlBytes cursor = { v, len };
+  CofferControlAccessEntry entry;
+  int r;
+  while ((r = coffer_control_access_next(&cursor, &entry)) > 0)
+    ;
+  return r == 0;
+}
+
 static int
 check_value(FieldKind kind, const uint8_t *v, size_t len)
 {
@@ -273,6 +310,10 @@ check_value(FieldKind kind, const uint8_t *v, size_t len)
     return has_nul(v, len) ? -EBADMSG : 0;
   case KIND_UTF8:
     return !has_nul(v, len) && valid_utf8(v, len) ? 0 : -EBADMSG;
+  case KIND_NAME:
+    return len > 0 && !has_nul(v, len) && valid_utf8(v, len) ? 0 : -EBADMSG;
+  case KIND_ACCESS:
+    return valid_access(v, len) ? 0 : -EBADMSG;
   case KIND_BOOL:
     return len == 1 && v[0] <= 1 ? 0 : -EBADMSG;
   case KIND_U32:
@@ -348,6 +389,15 @@ store_sync_field(CofferControlMessage *m, uint8_t tag, CofferControlBytes bytes)
     break;
   case COFFER_FIELD_REMOTE_REMOVED:
     m->remote_removed = u64;
+    break;
+  case COFFER_FIELD_APP:
+    m->app = bytes;
+    break;
+  case COFFER_FIELD_ACCESS:
+    m->access = bytes;
+    break;
+  case COFFER_FIELD_REVOKED:
+    m->revoked = u64;
     break;
   }
 }
@@ -523,6 +573,68 @@ coffer_control_history_next(CofferControlBytes *cursor, CofferControlHistoryEntr
   e->label_len = label_len;
   cursor->data += COFFER_CONTROL_HISTORY_FIXED + label_len;
   cursor->len -= COFFER_CONTROL_HISTORY_FIXED + label_len;
+  return 1;
+}
+
+/* ---- access entries ------------------------------------------------------ */
+
+static bool
+valid_text(const uint8_t *s, size_t len)
+{
+  return !has_nul(s, len) && valid_utf8(s, len);
+}
+
+int
+coffer_control_access_encode(const CofferControlAccessEntry *e, uint8_t *out, size_t cap)
+{
+  if (e->decision > 1 || e->item == NULL || !valid_item_id(e->item, 32) || e->app_len == 0 ||
+      e->app_len > UINT32_MAX || e->label_len > UINT32_MAX || !valid_text(e->app, e->app_len) ||
+      !valid_text(e->label, e->label_len))
+    return -EBADMSG;
+  if (e->app_len > cap || e->label_len > cap - e->app_len ||
+      COFFER_CONTROL_ACCESS_FIXED > cap - e->app_len - e->label_len ||
+      COFFER_CONTROL_ACCESS_FIXED + e->app_len + e->label_len > INT32_MAX)
+    return -EMSGSIZE;
+  out[0] = e->decision;
+  put_be32(out + 1, (uint32_t)(e->created >> 32));
+  put_be32(out + 5, (uint32_t)e->created);
+  memcpy(out + 9, e->item, 32);
+  put_be32(out + 41, (uint32_t)e->app_len);
+  put_be32(out + 45, (uint32_t)e->label_len);
+  memcpy(out + COFFER_CONTROL_ACCESS_FIXED, e->app, e->app_len);
+  if (e->label_len > 0)
+    memcpy(out + COFFER_CONTROL_ACCESS_FIXED + e->app_len, e->label, e->label_len);
+  return (int)(COFFER_CONTROL_ACCESS_FIXED + e->app_len + e->label_len);
+}
+
+int
+coffer_control_access_next(CofferControlBytes *cursor, CofferControlAccessEntry *e)
+{
+  memset(e, 0, sizeof *e);
+  if (cursor->len == 0)
+    return 0;
+  if (cursor->len < COFFER_CONTROL_ACCESS_FIXED)
+    return -EBADMSG;
+  const uint8_t *p = cursor->data;
+  size_t room = cursor->len - COFFER_CONTROL_ACCESS_FIXED;
+  uint32_t app_len = get_be32(p + 41);
+  uint32_t label_len = get_be32(p + 45);
+  /* Compared one at a time against what is left: the sum could wrap. */
+  if (p[0] > 1 || app_len == 0 || app_len > room || label_len > room - app_len || !valid_item_id(p + 9, 32))
+    return -EBADMSG;
+  const uint8_t *app = p + COFFER_CONTROL_ACCESS_FIXED;
+  const uint8_t *label = app + app_len;
+  if (!valid_text(app, app_len) || !valid_text(label, label_len))
+    return -EBADMSG;
+  e->decision = p[0];
+  e->created = get_be64(p + 1);
+  e->item = p + 9;
+  e->app = app;
+  e->app_len = app_len;
+  e->label = label;
+  e->label_len = label_len;
+  cursor->data += COFFER_CONTROL_ACCESS_FIXED + app_len + label_len;
+  cursor->len -= COFFER_CONTROL_ACCESS_FIXED + app_len + label_len;
   return 1;
 }
 

@@ -48,6 +48,9 @@ typedef enum {
   COFFER_CONTROL_HISTORY = 0x14,       /* older versions of an item */
   COFFER_CONTROL_RESTORE = 0x15,       /* make an older version current */
   COFFER_CONTROL_CLEANUP = 0x16,       /* prune history and expired tombstones */
+  /* per-application access control (docs/security.md) */
+  COFFER_CONTROL_ACCESS_LIST = 0x20,   /* the stored decisions */
+  COFFER_CONTROL_ACCESS_REVOKE = 0x21, /* delete the decisions of APP (about ITEM) */
   COFFER_CONTROL_OK = 0x80,
   COFFER_CONTROL_ERROR = 0x81,
 } CofferControlType;
@@ -86,6 +89,10 @@ typedef enum {
   COFFER_FIELD_TOMBSTONES_REMOVED = 0x27, /* u64 BE */
   COFFER_FIELD_BYTES_RECLAIMED = 0x28,    /* u64 BE */
   COFFER_FIELD_REMOTE_REMOVED = 0x29,     /* u64 BE */
+  /* access control */
+  COFFER_FIELD_APP = 0x2a,                /* UTF-8, no NUL, not empty: an app identity, path or app id */
+  COFFER_FIELD_ACCESS = 0x2b,             /* decisions, see coffer_control_access_next() */
+  COFFER_FIELD_REVOKED = 0x2c,            /* u64 BE: decisions deleted */
 } CofferControlField;
 
 /* Error codes carried in ERROR_CODE of an ERROR response. */
@@ -167,6 +174,9 @@ typedef struct {
   CofferControlBytes history;
   uint64_t pushed, pulled, conflicts, refused;
   uint64_t history_removed, tombstones_removed, bytes_reclaimed, remote_removed;
+  CofferControlBytes app;
+  CofferControlBytes access;
+  uint64_t revoked;
 } CofferControlMessage;
 
 static inline bool
@@ -199,6 +209,32 @@ int coffer_control_history_encode(const CofferControlHistoryEntry *entry, uint8_
 /* Takes the next entry off *cursor (advancing it).  1: an entry, 0: the
  * end, -EBADMSG: malformed (never for a parsed message). */
 int coffer_control_history_next(CofferControlBytes *cursor, CofferControlHistoryEntry *entry);
+
+/* ---- access decisions -----------------------------------------------------
+ * The ACCESS field is a sequence of entries:
+ *   decision u8 (0 deny, 1 allow) | created u64 (seconds) | item[32] (hex id)
+ *   | app_len u32 | label_len u32 | app (UTF-8, no NUL, not empty)
+ *   | label (UTF-8, no NUL: the item's label, empty when it is gone)
+ * The parser validates the whole sequence before the message is accepted. */
+#define COFFER_CONTROL_ACCESS_FIXED 49
+#define COFFER_CONTROL_ACCESS_DENY 0
+#define COFFER_CONTROL_ACCESS_ALLOW 1
+
+typedef struct {
+  uint8_t decision;
+  uint64_t created;
+  const uint8_t *item; /* 32 lowercase hex digits, not NUL-terminated */
+  const uint8_t *app;  /* these point into the message; not NUL-terminated */
+  size_t app_len;
+  const uint8_t *label;
+  size_t label_len;
+} CofferControlAccessEntry;
+
+/* Encodes one entry at out (cap bytes): the bytes written, -EMSGSIZE when
+ * it does not fit (nothing written), -EBADMSG for an invalid field. */
+int coffer_control_access_encode(const CofferControlAccessEntry *entry, uint8_t *out, size_t cap);
+/* Takes the next entry off *cursor.  1: an entry, 0: the end, -EBADMSG. */
+int coffer_control_access_next(CofferControlBytes *cursor, CofferControlAccessEntry *entry);
 
 /* Strict parse of one body (the bytes after the length prefix).
  * Returns 0, or:

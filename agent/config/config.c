@@ -12,19 +12,21 @@ typedef struct {
   KeyType type;
   const char *fallback; /* the default, in the file's syntax; NULL: unset */
   guint64 max;          /* KEY_UINT: the largest value accepted */
+  const char *choices;  /* KEY_STRING: the values accepted, "a|b"; NULL: any */
 } KeySpec;
 
 /* Every key the agent reads; docs/configuration.md describes each one. */
 static const KeySpec known_keys[] = {
-  { "agent", "pinentry", KEY_STRING, NULL, 0 },
-  { "agent", "prompt_timeout", KEY_UINT, "300", 24 * 60 * 60 },
-  { "sync", "poll_interval", KEY_UINT, "60", 24 * 60 * 60 },
-  { "sync", "cleanup_max_age_days", KEY_UINT, "90", 100 * 365 },
-  { "sync", "cleanup_keep", KEY_UINT, "10", 10000 },
-  { "lock", "lock_after_idle", KEY_UINT, "0", 7 * 24 * 60 },
-  { "lock", "lock_after_idle_seconds", KEY_UINT, "0", 7 * 24 * 60 * 60 }, /* tests: overrides the minutes */
-  { "lock", "lock_on_screen_lock", KEY_BOOLEAN, "false", 0 },
-  { "lock", "lock_before_sleep", KEY_BOOLEAN, "false", 0 },
+  { "agent", "pinentry", KEY_STRING, NULL, 0, NULL },
+  { "agent", "prompt_timeout", KEY_UINT, "300", 24 * 60 * 60, NULL },
+  { "agent", "access", KEY_STRING, "off", 0, "off|ask" },
+  { "sync", "poll_interval", KEY_UINT, "60", 24 * 60 * 60, NULL },
+  { "sync", "cleanup_max_age_days", KEY_UINT, "90", 100 * 365, NULL },
+  { "sync", "cleanup_keep", KEY_UINT, "10", 10000, NULL },
+  { "lock", "lock_after_idle", KEY_UINT, "0", 7 * 24 * 60, NULL },
+  { "lock", "lock_after_idle_seconds", KEY_UINT, "0", 7 * 24 * 60 * 60, NULL }, /* tests: overrides the minutes */
+  { "lock", "lock_on_screen_lock", KEY_BOOLEAN, "false", 0, NULL },
+  { "lock", "lock_before_sleep", KEY_BOOLEAN, "false", 0, NULL },
 };
 
 typedef union {
@@ -61,6 +63,14 @@ known_group(const char *group)
   return FALSE;
 }
 
+static gboolean
+is_choice(const char *choices, const char *text)
+{
+  g_auto(GStrv) each = g_strsplit(choices, "|", -1);
+
+  return g_strv_contains((const char *const *)each, text);
+}
+
 /* Parses text as the key's type; FALSE (and a reason) when it is not one. */
 static gboolean
 parse_value(const KeySpec *spec, const char *text, Value *value, char **reason)
@@ -69,6 +79,12 @@ parse_value(const KeySpec *spec, const char *text, Value *value, char **reason)
 
   switch (spec->type) {
   case KEY_STRING:
+    if (spec->choices != NULL && !is_choice(spec->choices, text)) {
+      g_auto(GStrv) choices = g_strsplit(spec->choices, "|", -1);
+      g_autofree char *list = g_strjoinv(" or ", choices);
+      *reason = g_strdup_printf("expected %s", list);
+      return FALSE;
+    }
     value->string = g_strdup(text);
     return TRUE;
   case KEY_UINT:

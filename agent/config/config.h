@@ -5,6 +5,7 @@
  *   [agent]
  *   pinentry=/usr/bin/pinentry-gnome3    # or "none": no pinentry, `coffer unlock` only
  *   prompt_timeout=120                   # seconds a prompt may stay open
+ *   access=ask                           # per-application access control (default off)
  *
  * Every key the agent knows is listed once in config.c's table with its type,
  * default and bounds; docs/configuration.md documents each.  A missing file

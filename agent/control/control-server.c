@@ -7,6 +7,7 @@
  * and the copies are freed (wiped) as soon as the vault call returns. */
 #include "config.h"
 #include "control/control-server.h"
+#include "control/control-access.h"
 #include "control/control-sync.h"
 #include "control.h"
 
@@ -549,6 +550,11 @@ dispatch(Conn *c, const CofferControlMessage *msg)
 
   if (coffer_control_sync_handles(type))
     return dispatch_sync(c, msg);
+  if (coffer_control_access_handles(type)) {
+    GBytes *reply = coffer_control_access_run(c->vault, msg);
+    conn_free_body(c);
+    return reply;
+  }
   if (coffer_control_has(msg, COFFER_FIELD_PASSWORD))
     copied = secret_copy(&pw, &msg->password);
   if (copied && coffer_control_has(msg, COFFER_FIELD_NEW_PASSWORD))

@@ -71,8 +71,8 @@ item_properties(GVariant *properties, char **label, GHashTable **attributes, GEr
 }
 
 static void
-collection_create_item(CofferService *service, CofferCollection *collection, GVariant *parameters,
-                       GDBusMethodInvocation *invocation)
+create_item(CofferService *service, CofferCollection *collection, GVariant *parameters,
+            GDBusMethodInvocation *invocation, CofferAppInfo *creator)
 {
   g_autoptr(GVariant) properties = NULL;
   g_autoptr(GVariant) secret = NULL;
@@ -103,6 +103,7 @@ collection_create_item(CofferService *service, CofferCollection *collection, GVa
   content.content_type = content_type;
   content.secret = plain;
   content.secret_len = plain_len;
+  content.app = coffer_app_info_get_id(creator);
   item = coffer_vault_create_item(service->vault, collection, &content, replace, NULL, &error);
   sodium_free(plain);
   if (item == NULL) {
@@ -111,6 +112,51 @@ collection_create_item(CofferService *service, CofferCollection *collection, GVa
   }
   path = coffer_item_path(item);
   g_dbus_method_invocation_return_value(invocation, g_variant_new("(oo)", path, "/"));
+}
+
+/* A CreateItem waiting to learn who its caller is. */
+typedef struct {
+  CofferService *service;
+  GDBusMethodInvocation *invocation;
+} PendingCreate;
+
+static void
+on_creator(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PendingCreate *pending = user_data;
+  GDBusMethodInvocation *invocation = pending->invocation;
+  g_autoptr(CofferAppInfo) creator = coffer_app_info_lookup_finish(result);
+  GError *error = NULL;
+  CofferCollection *collection =
+      coffer_service_lookup_collection(pending->service, g_dbus_method_invocation_get_object_path(invocation), &error);
+
+  if (collection == NULL)
+    return_taken_error(invocation, error);
+  else
+    create_item(pending->service, collection, g_dbus_method_invocation_get_parameters(invocation), invocation,
+                creator);
+  g_object_unref(invocation);
+  g_free(pending);
+}
+
+/* The item records which application made it (agent/access/): known at
+ * once for a client that opened its session here, else found first. */
+static void
+collection_create_item(CofferService *service, CofferCollection *collection, GVariant *parameters,
+                       GDBusMethodInvocation *invocation)
+{
+  const char *sender = g_dbus_method_invocation_get_sender(invocation);
+  CofferAppInfo *creator = coffer_access_peek_app(service->access, sender);
+  PendingCreate *pending;
+
+  if (creator != NULL) {
+    create_item(service, collection, parameters, invocation, creator);
+    return;
+  }
+  pending = g_new0(PendingCreate, 1);
+  pending->service = service;
+  pending->invocation = g_object_ref(invocation);
+  coffer_access_identify_async(service->access, sender, on_creator, pending);
 }
 
 static void

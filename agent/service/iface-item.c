@@ -26,15 +26,14 @@ item_delete(CofferService *service, CofferItem *item, GVariant *parameters, GDBu
   g_dbus_method_invocation_return_value(invocation, g_variant_new("(o)", "/"));
 }
 
+/* Encodes the item's secret for the session and replies. */
 static void
-item_get_secret(CofferService *service, CofferItem *item, GVariant *parameters, GDBusMethodInvocation *invocation)
+reply_secret(CofferService *service, CofferItem *item, const char *session_path, GDBusMethodInvocation *invocation)
 {
-  const char *session_path;
   CofferSession *session;
   GVariant *secret;
   GError *error = NULL;
 
-  g_variant_get(parameters, "(&o)", &session_path);
   session = coffer_session_lookup(service, session_path, g_dbus_method_invocation_get_sender(invocation), &error);
   if (session == NULL) {
     g_dbus_method_invocation_take_error(invocation, error);
@@ -46,6 +45,57 @@ item_get_secret(CofferService *service, CofferItem *item, GVariant *parameters, 
     return;
   }
   g_dbus_method_invocation_return_value(invocation, g_variant_new_tuple(&secret, 1));
+}
+
+/* A GetSecret waiting for access control (agent/access/). */
+typedef struct {
+  CofferService *service;
+  GDBusMethodInvocation *invocation;
+  char *session_path;
+} PendingRead;
+
+static void
+on_read_checked(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PendingRead *pending = user_data;
+  GDBusMethodInvocation *invocation = pending->invocation;
+  GError *error = NULL;
+  CofferItem *item;
+
+  if (!coffer_access_check_finish(result, &error)) {
+    g_dbus_method_invocation_take_error(invocation, error);
+  } else if ((item = coffer_service_lookup_item(pending->service, g_dbus_method_invocation_get_object_path(invocation),
+                                                &error)) == NULL) {
+    return_taken_error(invocation, error); /* deleted while the user was asked */
+  } else {
+    reply_secret(pending->service, item, pending->session_path, invocation);
+  }
+  g_object_unref(invocation);
+  g_free(pending->session_path);
+  g_free(pending);
+}
+
+static void
+item_get_secret(CofferService *service, CofferItem *item, GVariant *parameters, GDBusMethodInvocation *invocation)
+{
+  const char *session_path;
+  PendingRead *pending;
+  GError *error = NULL;
+
+  g_variant_get(parameters, "(&o)", &session_path);
+  /* A locked item, a bad session: answered at once, before anyone is asked. */
+  if (!coffer_access_asks(service->access) || coffer_item_is_locked(item) ||
+      coffer_session_lookup(service, session_path, g_dbus_method_invocation_get_sender(invocation), &error) == NULL) {
+    g_clear_error(&error);
+    reply_secret(service, item, session_path, invocation);
+    return;
+  }
+  pending = g_new0(PendingRead, 1);
+  pending->service = service;
+  pending->invocation = g_object_ref(invocation);
+  pending->session_path = g_strdup(session_path);
+  coffer_access_check_async(service->access, g_dbus_method_invocation_get_sender(invocation), &item, 1,
+                            on_read_checked, pending);
 }
 
 static void

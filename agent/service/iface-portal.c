@@ -13,7 +13,13 @@
  * when the user cancelled the unlock, or 2 for any other failure.
  *
  * The portal frontend has already identified the application: app_id comes
- * from it, not from the sandbox, and is only checked for sanity here. */
+ * from it, not from the sandbox, and is only checked for sanity here.  With
+ * per-application access control on (access=ask), only the portal frontend
+ * itself (the owner of org.freedesktop.portal.Desktop) may call: anyone
+ * else could name any app id and read that app's secret without being
+ * asked.  The item made for an app records it as its creator
+ * ("flatpak:<app id>"), so the app reaching the Secret Service directly
+ * reads its own item without a question. */
 #include "config.h"
 
 #include <errno.h>
@@ -30,6 +36,7 @@
 #define PORTAL_IFACE "org.freedesktop.impl.portal.Secret"
 #define PORTAL_SCHEMA "org.freedesktop.portal.Secret"
 #define PORTAL_VERSION 1
+#define PORTAL_FRONTEND "org.freedesktop.portal.Desktop"
 #define APP_SECRET_BYTES 64
 #define APP_ID_MAX 255
 /* How long a reader may leave a full pipe before we give up on it. */
@@ -111,6 +118,7 @@ app_secret(CofferVault *vault, const char *app_id, gsize *len, GError **error)
   g_autoptr(GHashTable) attributes = g_hash_table_new(g_str_hash, g_str_equal);
   g_autoptr(GPtrArray) items = NULL;
   g_autofree char *label = NULL;
+  g_autofree char *creator = NULL;
   CofferCollection *collection = default_collection(vault, error);
   CofferItemContent content = { 0 };
   guint8 *secret = NULL;
@@ -133,11 +141,13 @@ app_secret(CofferVault *vault, const char *app_id, gsize *len, GError **error)
   }
   randombytes_buf(secret, APP_SECRET_BYTES);
   label = g_strdup_printf("Application key for %s", app_id);
+  creator = g_strconcat("flatpak:", app_id, NULL);
   content = (CofferItemContent){ .label = label,
                                  .attributes = attributes,
                                  .content_type = "application/octet-stream",
                                  .secret = secret,
-                                 .secret_len = APP_SECRET_BYTES };
+                                 .secret_len = APP_SECRET_BYTES,
+                                 .app = creator };
   if (coffer_vault_create_item(vault, collection, &content, FALSE, NULL, error) == NULL) {
     sodium_free(secret);
     return NULL;
@@ -309,6 +319,55 @@ wait_for_unlock(CofferPortal *portal, Request *request)
 /* ---- the interface -------------------------------------------------------------------- */
 
 static void
+serve(CofferPortal *portal, Request *request)
+{
+  if (coffer_vault_is_locked(portal->service->vault))
+    wait_for_unlock(portal, request);
+  else
+    answer(portal, request);
+}
+
+typedef struct {
+  CofferPortal *portal;
+  Request *request;
+} FrontendCheck;
+
+static void
+on_frontend_owner(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  FrontendCheck *check = user_data;
+  Request *request = check->request;
+  g_autoptr(GVariant) reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, NULL);
+  const char *owner = NULL;
+
+  if (reply != NULL)
+    g_variant_get(reply, "(&s)", &owner);
+  if (g_strcmp0(owner, g_dbus_method_invocation_get_sender(request->invocation)) == 0) {
+    serve(check->portal, request);
+  } else {
+    g_message("portal: refused RetrieveSecret from %s, which is not the portal frontend",
+              g_dbus_method_invocation_get_sender(request->invocation));
+    g_dbus_method_invocation_return_dbus_error(request->invocation, DBUS_ERROR_ACCESS_DENIED,
+                                               "only the portal frontend (" PORTAL_FRONTEND ") may call this");
+    request_free(request);
+  }
+  g_free(check);
+}
+
+/* access=ask: the caller must be the portal frontend. */
+static void
+check_frontend(CofferPortal *portal, Request *request)
+{
+  FrontendCheck *check = g_new0(FrontendCheck, 1);
+
+  check->portal = portal;
+  check->request = request;
+  g_dbus_connection_call(portal->service->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                         "org.freedesktop.DBus", "GetNameOwner", g_variant_new("(s)", PORTAL_FRONTEND),
+                         G_VARIANT_TYPE("(s)"), G_DBUS_CALL_FLAGS_NONE, 5000, NULL, on_frontend_owner, check);
+}
+
+static void
 retrieve_secret(CofferPortal *portal, GDBusMethodInvocation *invocation, GVariant *parameters)
 {
   g_autoptr(GError) error = NULL;
@@ -332,10 +391,10 @@ retrieve_secret(CofferPortal *portal, GDBusMethodInvocation *invocation, GVarian
   request->invocation = g_object_ref(invocation);
   request->app_id = g_strdup(app_id);
   request->fd = fd;
-  if (coffer_vault_is_locked(portal->service->vault))
-    wait_for_unlock(portal, request);
+  if (coffer_access_asks(portal->service->access))
+    check_frontend(portal, request);
   else
-    answer(portal, request);
+    serve(portal, request);
 }
 
 static void

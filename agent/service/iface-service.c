@@ -10,6 +10,12 @@
 #define MAX_REPLY_BYTES (30u * 1024 * 1024)
 
 static void
+on_identified(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  coffer_app_info_unref(coffer_app_info_lookup_finish(result));
+}
+
+static void
 open_session(CofferService *service, GVariant *parameters, GDBusMethodInvocation *invocation)
 {
   const char *algorithm;
@@ -26,6 +32,11 @@ open_session(CofferService *service, GVariant *parameters, GDBusMethodInvocation
     return;
   }
   path = coffer_session_open(service, g_dbus_method_invocation_get_sender(invocation), transport);
+  /* Every client opens a session before it stores anything: find out who
+   * it is now, so its CreateItem rarely waits for that. */
+  if (coffer_access_peek_app(service->access, g_dbus_method_invocation_get_sender(invocation)) == NULL)
+    coffer_access_identify_async(service->access, g_dbus_method_invocation_get_sender(invocation), on_identified,
+                                 NULL);
   g_dbus_method_invocation_return_value(invocation, g_variant_new("(vo)", output, path));
 }
 
@@ -208,16 +219,17 @@ lock(CofferService *service, GVariant *parameters, GDBusMethodInvocation *invoca
   g_dbus_method_invocation_return_value(invocation, g_variant_new("(@aoo)", coffer_paths_variant(result), "/"));
 }
 
+/* Encodes the secrets of items (paths) for the session and replies.
+ * checked (item names), when not NULL, is what access control allowed:
+ * an item that appeared while the user was asked is left out. */
 static void
-get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation *invocation)
+reply_secrets(CofferService *service, GDBusMethodInvocation *invocation, char **items, const char *session_path,
+              GHashTable *checked)
 {
-  g_auto(GStrv) items = NULL;
-  const char *session_path;
   CofferSession *session;
   GVariantBuilder builder;
   GError *error = NULL;
 
-  g_variant_get(parameters, "(^ao&o)", &items, &session_path);
   session = coffer_session_lookup(service, session_path, g_dbus_method_invocation_get_sender(invocation), &error);
   if (session == NULL) {
     g_dbus_method_invocation_take_error(invocation, error);
@@ -229,7 +241,7 @@ get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation 
     GVariant *secret;
     /* Unknown items are left out; a locked one fails the call, so the
      * caller knows to unlock rather than think the secret is missing. */
-    if (item == NULL)
+    if (item == NULL || (checked != NULL && !g_hash_table_contains(checked, coffer_item_get_name(item))))
       continue;
     if (coffer_item_is_locked(item)) {
       g_variant_builder_clear(&builder);
@@ -258,6 +270,80 @@ get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation 
     g_variant_builder_add(&builder, "{o@(oayays)}", items[i], secret);
   }
   g_dbus_method_invocation_return_value(invocation, g_variant_new("(a{o(oayays)})", &builder));
+}
+
+/* A GetSecrets waiting for access control (agent/access/). */
+typedef struct {
+  CofferService *service;
+  GDBusMethodInvocation *invocation;
+  char **items;
+  char *session_path;
+  GHashTable *checked; /* names of the items judged */
+} PendingSecrets;
+
+static void
+on_secrets_checked(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PendingSecrets *pending = user_data;
+  GError *error = NULL;
+
+  /* The items are looked up again: any may be gone by now. */
+  if (coffer_access_check_finish(result, &error))
+    reply_secrets(pending->service, pending->invocation, pending->items, pending->session_path, pending->checked);
+  else
+    g_dbus_method_invocation_take_error(pending->invocation, error);
+  g_object_unref(pending->invocation);
+  g_strfreev(pending->items);
+  g_hash_table_unref(pending->checked);
+  g_free(pending->session_path);
+  g_free(pending);
+}
+
+/* The items of a GetSecrets that access control must judge.  FALSE when
+ * the call is answered without asking: a bad session or a locked item (the
+ * errors reply_secrets sends), or no item found. */
+static gboolean
+items_to_check(CofferService *service, char **items, const char *session_path, const char *sender, GPtrArray *found)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (coffer_session_lookup(service, session_path, sender, &error) == NULL)
+    return FALSE;
+  for (guint i = 0; items[i] != NULL; i++) {
+    CofferItem *item = coffer_service_lookup_item(service, items[i], NULL);
+    if (item == NULL)
+      continue;
+    if (coffer_item_is_locked(item))
+      return FALSE;
+    g_ptr_array_add(found, item);
+  }
+  return found->len > 0;
+}
+
+static void
+get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation *invocation)
+{
+  const char *sender = g_dbus_method_invocation_get_sender(invocation);
+  g_auto(GStrv) items = NULL;
+  const char *session_path;
+  g_autoptr(GPtrArray) found = g_ptr_array_new();
+  PendingSecrets *pending;
+
+  g_variant_get(parameters, "(^ao&o)", &items, &session_path);
+  if (!coffer_access_asks(service->access) || !items_to_check(service, items, session_path, sender, found)) {
+    reply_secrets(service, invocation, items, session_path, NULL);
+    return;
+  }
+  pending = g_new0(PendingSecrets, 1);
+  pending->service = service;
+  pending->invocation = g_object_ref(invocation);
+  pending->items = g_steal_pointer(&items);
+  pending->session_path = g_strdup(session_path);
+  pending->checked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+  for (guint i = 0; i < found->len; i++)
+    g_hash_table_add(pending->checked, g_strdup(coffer_item_get_name(found->pdata[i])));
+  coffer_access_check_async(service->access, sender, (CofferItem *const *)found->pdata, found->len,
+                            on_secrets_checked, pending);
 }
 
 static void

@@ -1,6 +1,7 @@
 /* Internal interfaces between the files of agent/service/. */
 #pragma once
 
+#include "access/access.h"
 #include "service/service.h"
 #include "transport/transport.h"
 
@@ -55,6 +56,7 @@ struct CofferService {
   void (*activity)(gpointer);  /* coffer_service_set_activity_callback() */
   gpointer activity_data;
   CofferPortal *portal;        /* iface-portal.c */
+  CofferAccess *access;        /* per-application access control (agent/access/) */
 };
 
 /* service.c */

@@ -382,12 +382,17 @@ coffer_service_sync_registrations(CofferService *service)
 
 /* ---- vault signals -> D-Bus signals ----------------------------------------------- */
 
+/* The vault's internal collection (access decisions) is nobody's business
+ * on the bus: its changes are not announced. */
+
 static void
 on_collection_created(CofferVault *vault, const char *name, CofferService *service)
 {
   g_autofree char *path = g_strconcat(SECRET_COLLECTION_PREFIX "/", name, NULL);
   static const char *const props[] = { "Collections", NULL };
 
+  if (coffer_vault_is_internal_collection(name))
+    return;
   coffer_service_sync_registrations(service);
   coffer_service_emit(service, NULL, SECRET_PATH, SECRET_SERVICE_IFACE, "CollectionCreated",
                       g_variant_new("(o)", path));
@@ -400,6 +405,8 @@ on_collection_changed(CofferVault *vault, const char *name, CofferService *servi
   g_autofree char *path = g_strconcat(SECRET_COLLECTION_PREFIX "/", name, NULL);
   static const char *const props[] = { "Label", "Modified", NULL };
 
+  if (coffer_vault_is_internal_collection(name))
+    return;
   coffer_service_emit(service, NULL, SECRET_PATH, SECRET_SERVICE_IFACE, "CollectionChanged",
                       g_variant_new("(o)", path));
   coffer_service_emit_properties(service, path, SECRET_COLLECTION_IFACE, props);
@@ -411,6 +418,8 @@ on_collection_deleted(CofferVault *vault, const char *name, CofferService *servi
   g_autofree char *path = g_strconcat(SECRET_COLLECTION_PREFIX "/", name, NULL);
   static const char *const props[] = { "Collections", NULL };
 
+  if (coffer_vault_is_internal_collection(name))
+    return;
   coffer_service_emit(service, NULL, SECRET_PATH, SECRET_SERVICE_IFACE, "CollectionDeleted",
                       g_variant_new("(o)", path));
   coffer_service_emit_properties(service, SECRET_PATH, SECRET_SERVICE_IFACE, props);
@@ -423,6 +432,8 @@ emit_item_signal(CofferService *service, const char *collection, const char *ite
   g_autofree char *collection_path = g_strconcat(SECRET_COLLECTION_PREFIX "/", collection, NULL);
   g_autofree char *item_path = g_strconcat(collection_path, "/", item, NULL);
 
+  if (coffer_vault_is_internal_collection(collection))
+    return;
   coffer_service_emit(service, NULL, collection_path, SECRET_COLLECTION_IFACE, signal,
                       g_variant_new("(o)", item_path));
 }
@@ -445,6 +456,8 @@ on_item_created(CofferVault *vault, const char *collection, const char *item, Co
 {
   g_autofree char *collection_path = g_strconcat(SECRET_COLLECTION_PREFIX "/", collection, NULL);
 
+  if (coffer_vault_is_internal_collection(collection))
+    return;
   emit_item_signal(service, collection, item, "ItemCreated");
   invalidate_items(service, collection_path);
 }
@@ -455,6 +468,8 @@ on_item_changed(CofferVault *vault, const char *collection, const char *item, Co
   g_autofree char *item_path = g_strconcat(SECRET_COLLECTION_PREFIX "/", collection, "/", item, NULL);
   static const char *const props[] = { "Label", "Attributes", "Type", "Modified", NULL };
 
+  if (coffer_vault_is_internal_collection(collection))
+    return;
   emit_item_signal(service, collection, item, "ItemChanged");
   coffer_service_emit_properties(service, item_path, SECRET_ITEM_IFACE, props);
 }
@@ -464,6 +479,8 @@ on_item_deleted(CofferVault *vault, const char *collection, const char *item, Co
 {
   g_autofree char *collection_path = g_strconcat(SECRET_COLLECTION_PREFIX "/", collection, NULL);
 
+  if (coffer_vault_is_internal_collection(collection))
+    return;
   emit_item_signal(service, collection, item, "ItemDeleted");
   invalidate_items(service, collection_path);
 }
@@ -516,8 +533,11 @@ on_name_owner_changed(GDBusConnection *connection, const char *sender, const cha
   const char *name, *old_owner, *new_owner;
 
   g_variant_get(parameters, "(&s&s&s)", &name, &old_owner, &new_owner);
-  if (name[0] == ':' && new_owner[0] == '\0')
-    coffer_service_forget_peer(user_data, name);
+  if (name[0] == ':' && new_owner[0] == '\0') {
+    CofferService *service = user_data;
+    coffer_service_forget_peer(service, name);
+    coffer_access_forget_peer(service->access, name);
+  }
 }
 
 /* ---- lifecycle ---------------------------------------------------------------------- */
@@ -527,6 +547,12 @@ coffer_service_set_activity_callback(CofferService *service, void (*callback)(gp
 {
   service->activity = callback;
   service->activity_data = user_data;
+}
+
+void
+coffer_service_set_access_ask(CofferService *service, gboolean ask)
+{
+  coffer_access_set_ask(service->access, ask);
 }
 
 void
@@ -556,6 +582,7 @@ coffer_service_new(GDBusConnection *connection, CofferVault *vault, CofferPrompt
   service->sessions = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)coffer_session_free);
   service->prompts = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)coffer_prompt_unref);
   service->vault_handlers = g_array_new(FALSE, FALSE, sizeof(gulong));
+  service->access = coffer_access_new(connection, vault, prompter);
   service->name_owner_subscription = g_dbus_connection_signal_subscribe(
       connection, "org.freedesktop.DBus", "org.freedesktop.DBus", "NameOwnerChanged", "/org/freedesktop/DBus", NULL,
       G_DBUS_SIGNAL_FLAGS_NONE, on_name_owner_changed, service, NULL);
@@ -589,6 +616,7 @@ coffer_service_free(CofferService *service)
     g_dbus_connection_signal_unsubscribe(service->connection, service->name_owner_subscription);
   g_clear_pointer(&service->prompts, g_hash_table_unref);
   g_clear_pointer(&service->sessions, g_hash_table_unref);
+  g_clear_pointer(&service->access, coffer_access_free);
   g_clear_pointer(&service->node_info, g_dbus_node_info_unref);
   g_clear_object(&service->prompter);
   g_clear_object(&service->vault);

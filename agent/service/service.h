@@ -28,4 +28,7 @@ void coffer_service_free(CofferService *service);
  * (auto-lock's idle timer, agent/lock/); NULL stops it. */
 void coffer_service_set_activity_callback(CofferService *service, void (*callback)(gpointer user_data),
                                           gpointer user_data);
+/* access=ask in coffer.conf: reading another application's item asks the
+ * user first (agent/access/access.h).  Off by default. */
+void coffer_service_set_access_ask(CofferService *service, gboolean ask);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CofferService, coffer_service_free)

@@ -109,6 +109,7 @@ coffer_item_forget_meta(CofferItem *item)
   g_clear_pointer(&item->label, g_free);
   g_clear_pointer(&item->attributes, g_hash_table_unref);
   g_clear_pointer(&item->content_type, g_free);
+  g_clear_pointer(&item->app, g_free);
   item->created = item->modified = 0;
 }
 
@@ -177,6 +178,8 @@ item_meta(CofferItem *item)
   g_variant_dict_insert_value(&dict, "collection",
                               g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, item->collection->id,
                                                         COFFER_ID_BYTES, 1));
+  if (item->app != NULL)
+    g_variant_dict_insert(&dict, "app", "s", item->app);
   return g_variant_ref_sink(g_variant_dict_end(&dict));
 }
 
@@ -225,15 +228,17 @@ void
 coffer_item_apply_meta(CofferItem *item, GVariant *meta)
 {
   GVariantDict dict;
-  const char *label = "", *content_type = "text/plain";
+  const char *label = "", *content_type = "text/plain", *app = NULL;
   g_autoptr(GVariant) attributes = NULL;
 
   g_variant_dict_init(&dict, meta);
   g_variant_dict_lookup(&dict, "label", "&s", &label);
   g_variant_dict_lookup(&dict, "content-type", "&s", &content_type);
+  g_variant_dict_lookup(&dict, "app", "&s", &app);
   attributes = g_variant_dict_lookup_value(&dict, "attributes", G_VARIANT_TYPE("a{ss}"));
   item->label = g_strdup(label);
   item->content_type = g_strdup(content_type);
+  item->app = g_strdup(app);
   item->attributes = attributes ? attributes_from_variant(attributes)
                                 : g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_variant_dict_lookup(&dict, "created", "t", &item->created);
@@ -487,16 +492,41 @@ sorted_values(GHashTable *table, gsize name_offset)
   return array;
 }
 
+static gboolean
+is_internal(CofferCollection *collection)
+{
+  return memcmp(collection->id, coffer_access_collection_id, COFFER_ID_BYTES) == 0;
+}
+
+gboolean
+coffer_vault_is_internal_collection(const char *name)
+{
+  g_autofree char *internal = coffer_id_to_hex(coffer_access_collection_id);
+
+  return g_strcmp0(name, internal) == 0;
+}
+
 GPtrArray *
 coffer_vault_list_collections(CofferVault *vault)
 {
-  return sorted_values(vault->collections, G_STRUCT_OFFSET(CofferCollection, name));
+  GPtrArray *all = sorted_values(vault->collections, G_STRUCT_OFFSET(CofferCollection, name));
+
+  for (guint i = 0; i < all->len; i++)
+    if (is_internal(all->pdata[i])) {
+      g_ptr_array_remove_index(all, i);
+      break;
+    }
+  return all;
 }
 
+/* Every lookup by name goes through here, so the internal collection stays
+ * out of reach of object paths and aliases. */
 CofferCollection *
 coffer_vault_find_collection(CofferVault *vault, const char *name)
 {
-  return g_hash_table_lookup(vault->collections, name);
+  CofferCollection *collection = g_hash_table_lookup(vault->collections, name);
+
+  return collection != NULL && !is_internal(collection) ? collection : NULL;
 }
 
 CofferCollection *
@@ -504,7 +534,7 @@ coffer_vault_resolve_alias(CofferVault *vault, const char *alias)
 {
   const char *name = g_hash_table_lookup(vault->aliases, alias);
 
-  return name ? g_hash_table_lookup(vault->collections, name) : NULL;
+  return name ? coffer_vault_find_collection(vault, name) : NULL;
 }
 
 GPtrArray *
@@ -564,22 +594,13 @@ coffer_vault_set_alias(CofferVault *vault, const char *alias, CofferCollection *
   return FALSE;
 }
 
-CofferCollection *
-coffer_vault_create_collection(CofferVault *vault, const char *label, GError **error)
+/* Writes a new collection record with this id and adds it (emitting
+ * collection-created). */
+static CofferCollection *
+add_stored_collection(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], const char *label, GError **error)
 {
-  guint8 id[COFFER_ID_BYTES];
-  CofferCollection *collection;
+  CofferCollection *collection = coffer_collection_new(vault, id, FALSE);
 
-  if (!vault->initialized) {
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
-    return NULL;
-  }
-  if (vault->vk == NULL) {
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_LOCKED, "the vault is locked");
-    return NULL;
-  }
-  coffer_random(id, sizeof id);
-  collection = coffer_collection_new(vault, id, FALSE);
   collection->loaded = TRUE;
   collection->label = g_strdup(label ? label : "");
   collection->created = collection->modified = now_seconds();
@@ -590,6 +611,44 @@ coffer_vault_create_collection(CofferVault *vault, const char *label, GError **e
   g_hash_table_replace(vault->collections, collection->name, collection);
   coffer_vault_emit_collection(vault, SIGNAL_COLLECTION_CREATED, collection);
   return collection;
+}
+
+static gboolean
+require_key(CofferVault *vault, GError **error)
+{
+  if (!vault->initialized) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
+    return FALSE;
+  }
+  if (vault->vk == NULL) {
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_LOCKED, "the vault is locked");
+    return FALSE;
+  }
+  return TRUE;
+}
+
+CofferCollection *
+coffer_vault_get_access_collection(CofferVault *vault, gboolean create, GError **error)
+{
+  g_autofree char *name = coffer_id_to_hex(coffer_access_collection_id);
+  CofferCollection *collection = g_hash_table_lookup(vault->collections, name);
+
+  if (collection != NULL || !create)
+    return collection;
+  if (!require_key(vault, error))
+    return NULL;
+  return add_stored_collection(vault, coffer_access_collection_id, "Access decisions", error);
+}
+
+CofferCollection *
+coffer_vault_create_collection(CofferVault *vault, const char *label, GError **error)
+{
+  guint8 id[COFFER_ID_BYTES];
+
+  if (!require_key(vault, error))
+    return NULL;
+  coffer_random(id, sizeof id);
+  return add_stored_collection(vault, id, label, error);
 }
 
 /* Tombstones the collection and its items in one transaction. */
@@ -774,6 +833,7 @@ fill_item(CofferItem *item, const CofferItemContent *content)
   item->label = g_strdup(content->label ? content->label : "");
   item->attributes = copy_attributes(content->attributes);
   item->content_type = g_strdup(content->content_type ? content->content_type : "text/plain");
+  item->app = g_strdup(content->app);
 }
 
 static CofferItem *
@@ -781,9 +841,13 @@ replace_item(CofferVault *vault, CofferItem *item, const CofferItemContent *cont
 {
   g_autofree char *old_label = item->label ? g_strdup(item->label) : NULL;
   g_autofree char *old_type = item->content_type ? g_strdup(item->content_type) : NULL;
+  char *creator = g_strdup(item->app);
   guint64 created = item->created, old_modified = item->modified;
 
   fill_item(item, content);
+  /* The item remembers who made it, not who last wrote it. */
+  g_free(item->app);
+  item->app = creator;
   item->created = created;
   item->modified = now_seconds();
   if (!coffer_vault_write_item(vault, item, content->secret, content->secret_len, error)) {
@@ -962,6 +1026,12 @@ coffer_item_get_content_type(CofferItem *item)
   return item->loaded ? item->content_type : NULL;
 }
 
+const char *
+coffer_item_get_app(CofferItem *item)
+{
+  return item->loaded ? item->app : NULL;
+}
+
 guint64
 coffer_item_get_created(CofferItem *item)
 {
@@ -1026,7 +1096,8 @@ search_store(CofferVault *vault, CofferCollection *collection, GHashTable *attri
   for (guint i = 0; i < ids->len; i++) {
     g_autofree char *hex = coffer_id_to_hex(&g_array_index(ids, guint8, i * COFFER_ID_BYTES));
     CofferItem *item = g_hash_table_lookup(vault->items, hex);
-    if (item != NULL && (collection == NULL || item->collection == collection))
+    /* A search over everything leaves the internal collection out. */
+    if (item != NULL && (collection != NULL ? item->collection == collection : !is_internal(item->collection)))
       g_ptr_array_add(results, item);
   }
   return TRUE;

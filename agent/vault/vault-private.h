@@ -25,6 +25,7 @@ struct _CofferItem {
   char *label;
   GHashTable *attributes;       /* char* -> char* */
   char *content_type;
+  char *app;                    /* creator's identity, or NULL */
   guint64 created;
   guint64 modified;
   guint8 *mem_secret;           /* session items only: sodium_malloc() */
@@ -62,6 +63,8 @@ extern guint coffer_vault_signals[N_VAULT_SIGNALS];
  * joined vault merges its login collections instead of doubling them. */
 extern const guint8 coffer_login_collection_id[COFFER_ID_BYTES];
 extern const guint8 coffer_session_collection_id[COFFER_ID_BYTES];
+/* The internal collection of access decisions; shown to nobody. */
+extern const guint8 coffer_access_collection_id[COFFER_ID_BYTES];
 
 /* vault-objects.c */
 CofferCollection *coffer_collection_new(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], gboolean in_memory);

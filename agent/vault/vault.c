@@ -14,6 +14,7 @@ guint coffer_vault_signals[N_VAULT_SIGNALS];
 
 const guint8 coffer_login_collection_id[COFFER_ID_BYTES] = "login";
 const guint8 coffer_session_collection_id[COFFER_ID_BYTES] = "session";
+const guint8 coffer_access_collection_id[COFFER_ID_BYTES] = "coffer-access";
 
 /* Meta keys of the local store. */
 #define META_VAULT_ID "vault-id"

@@ -137,6 +137,7 @@ typedef struct {
   const char *content_type;
   const guint8 *secret;
   gsize secret_len;
+  const char *app;        /* the creating application's identity (agent/access/), or NULL */
 } CofferItemContent;
 
 CofferItem *coffer_vault_create_item(CofferVault *vault, CofferCollection *collection,
@@ -162,6 +163,21 @@ const char *coffer_item_get_content_type(CofferItem *item);
 guint64 coffer_item_get_created(CofferItem *item);
 guint64 coffer_item_get_modified(CofferItem *item);
 gboolean coffer_item_is_locked(CofferItem *item);
+/* The identity of the application that created the item (the `app` key of
+ * its metadata), NULL when unknown (made before access control, imported)
+ * or while locked.  Replacing an item's contents keeps its creator. */
+const char *coffer_item_get_app(CofferItem *item);
+
+/* The internal collection of per-application access decisions
+ * (agent/access/access.c): a stored collection with a fixed id, so it syncs
+ * like any record and two machines' copies are one record.  The vault never
+ * lists it, finds it by name, resolves an alias to it or returns its items
+ * from a search over all collections: only this accessor reaches it.  NULL
+ * when there is none yet and create is FALSE; with create, it is made (the
+ * vault must be unlocked). */
+CofferCollection *coffer_vault_get_access_collection(CofferVault *vault, gboolean create, GError **error);
+/* TRUE for the internal collection's name (its signals are not for clients). */
+gboolean coffer_vault_is_internal_collection(const char *name);
 
 /* Items having every one of the attributes (an empty table matches all), in
  * one collection or (collection NULL) everywhere.  Works while locked, through

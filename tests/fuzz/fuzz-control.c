@@ -22,7 +22,7 @@
     }                                                                                                                  \
   } while (0)
 
-/* The sync fields: byte fields by pointer, u64 fields by value. */
+/* The sync and access fields: byte fields by pointer, u64 fields by value. */
 static void
 add_sync_field(CofferControlBuilder *b, const CofferControlMessage *m, uint8_t tag)
 {
@@ -48,6 +48,9 @@ add_sync_field(CofferControlBuilder *b, const CofferControlMessage *m, uint8_t t
   case COFFER_FIELD_TOMBSTONES_REMOVED: u64 = &m->tombstones_removed; break;
   case COFFER_FIELD_BYTES_RECLAIMED: u64 = &m->bytes_reclaimed; break;
   case COFFER_FIELD_REMOTE_REMOVED: u64 = &m->remote_removed; break;
+  case COFFER_FIELD_APP: bytes = &m->app; break;
+  case COFFER_FIELD_ACCESS: bytes = &m->access; break;
+  case COFFER_FIELD_REVOKED: u64 = &m->revoked; break;
   default: return;
   }
   if (bytes != NULL)
@@ -132,6 +135,7 @@ check_round_trip(const CofferControlMessage *m, size_t input_len)
   CHECK(same_bytes(again.remote_url, m->remote_url) && same_bytes(again.history, m->history) &&
         same_bytes(again.item, m->item) && again.seq == m->seq && again.pending == m->pending &&
         again.remote_bytes == m->remote_bytes && again.pushed == m->pushed);
+  CHECK(same_bytes(again.app, m->app) && same_bytes(again.access, m->access) && again.revoked == m->revoked);
   coffer_control_builder_clear(&b);
 }
 

@@ -80,6 +80,23 @@ test_out_of_range_and_garbage(void **state)
   remove_config(broken);
 }
 
+/* access: off by default, "ask" turns it on, anything else is refused. */
+static void
+test_access_choices(void **state)
+{
+  char *ask = write_config("[agent]\naccess=ask\n");
+  char *bad = write_config("[agent]\naccess=always\n");
+  g_autoptr(CofferConfig) defaults = coffer_config_load("/nonexistent/coffer.conf");
+  g_autoptr(CofferConfig) on = coffer_config_load(ask);
+  g_autoptr(CofferConfig) refused = coffer_config_load(bad);
+
+  assert_string_equal(coffer_config_get_string(defaults, "agent", "access"), "off");
+  assert_string_equal(coffer_config_get_string(on, "agent", "access"), "ask");
+  assert_string_equal(coffer_config_get_string(refused, "agent", "access"), "off");
+  remove_config(ask);
+  remove_config(bad);
+}
+
 static void
 test_default_path(void **state)
 {
@@ -97,6 +114,7 @@ main(void)
     cmocka_unit_test(test_values_are_read),
     cmocka_unit_test(test_bad_entries_keep_defaults),
     cmocka_unit_test(test_out_of_range_and_garbage),
+    cmocka_unit_test(test_access_choices),
     cmocka_unit_test(test_default_path),
   };
 

@@ -332,6 +332,121 @@ test_history_entries(void **state)
 }
 
 static void
+test_access_requests(void **state)
+{
+  CofferControlBuilder b;
+  CofferControlMessage m;
+  size_t len;
+  Raw r;
+
+  coffer_control_builder_init(&b, COFFER_CONTROL_ACCESS_LIST);
+  finish_and_parse(&b, &m, &len);
+  assert_int_equal(m.present, 0);
+  coffer_control_builder_clear(&b);
+
+  coffer_control_builder_init(&b, COFFER_CONTROL_ACCESS_REVOKE);
+  coffer_control_builder_add_string(&b, COFFER_FIELD_APP, "/usr/bin/reader");
+  coffer_control_builder_add_string(&b, COFFER_FIELD_ITEM, "0123456789abcdef0123456789abcdef");
+  finish_and_parse(&b, &m, &len);
+  assert_bytes(m.app, "/usr/bin/reader");
+  assert_bytes(m.item, "0123456789abcdef0123456789abcdef");
+  coffer_control_builder_clear(&b);
+
+  coffer_control_builder_init(&b, COFFER_CONTROL_OK);
+  coffer_control_builder_add_u64(&b, COFFER_FIELD_REVOKED, 3);
+  finish_and_parse(&b, &m, &len);
+  assert_int_equal(m.revoked, 3);
+  coffer_control_builder_clear(&b);
+
+  /* REVOKE names an application, never an empty one; LIST takes nothing. */
+  raw_start(&r, 1, COFFER_CONTROL_ACCESS_REVOKE);
+  raw_tlv(&r, COFFER_FIELD_ITEM, "0123456789abcdef0123456789abcdef", 32);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  raw_start(&r, 1, COFFER_CONTROL_ACCESS_REVOKE);
+  raw_tlv(&r, COFFER_FIELD_APP, "", 0);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  raw_start(&r, 1, COFFER_CONTROL_ACCESS_REVOKE);
+  raw_tlv(&r, COFFER_FIELD_APP, "a\0b", 3);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  raw_start(&r, 1, COFFER_CONTROL_ACCESS_LIST);
+  raw_tlv(&r, COFFER_FIELD_APP, "x", 1);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  /* Decisions travel in replies only. */
+  raw_start(&r, 1, COFFER_CONTROL_ACCESS_LIST);
+  raw_tlv(&r, COFFER_FIELD_ACCESS, "", 0);
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+}
+
+static void
+test_access_entries(void **state)
+{
+  static const char item[] = "0123456789abcdef0123456789abcdef";
+  static const char app[] = "exe:00:/usr/bin/reader";
+  uint8_t buf[256];
+  CofferControlAccessEntry e = { .decision = COFFER_CONTROL_ACCESS_ALLOW, .created = 1700000000,
+                                 .item = (const uint8_t *)item, .app = (const uint8_t *)app,
+                                 .app_len = strlen(app), .label = (const uint8_t *)"Mail", .label_len = 4 };
+  int n1 = coffer_control_access_encode(&e, buf, sizeof buf);
+  assert_int_equal(n1, COFFER_CONTROL_ACCESS_FIXED + strlen(app) + 4);
+  e.label_len = 0;
+  e.decision = COFFER_CONTROL_ACCESS_DENY;
+  int n2 = coffer_control_access_encode(&e, buf + n1, sizeof buf - (size_t)n1);
+  assert_int_equal(n2, COFFER_CONTROL_ACCESS_FIXED + strlen(app));
+  assert_int_equal(coffer_control_access_encode(&e, buf, COFFER_CONTROL_ACCESS_FIXED + 3), -EMSGSIZE);
+  CofferControlAccessEntry bad = e;
+  bad.app_len = 0;
+  assert_int_equal(coffer_control_access_encode(&bad, buf + 200, 56), -EBADMSG);
+  bad = e;
+  bad.item = (const uint8_t *)"0123456789ABCDEF0123456789abcdef";
+  assert_int_equal(coffer_control_access_encode(&bad, buf + 200, 56), -EBADMSG);
+  bad = e;
+  bad.decision = 2;
+  assert_int_equal(coffer_control_access_encode(&bad, buf + 200, 56), -EBADMSG);
+
+  CofferControlBuilder b;
+  CofferControlMessage m;
+  size_t len;
+  coffer_control_builder_init(&b, COFFER_CONTROL_OK);
+  coffer_control_builder_add_bytes(&b, COFFER_FIELD_ACCESS, buf, (size_t)(n1 + n2));
+  finish_and_parse(&b, &m, &len);
+  CofferControlBytes cursor = m.access;
+  CofferControlAccessEntry got;
+  assert_int_equal(coffer_control_access_next(&cursor, &got), 1);
+  assert_int_equal(got.decision, COFFER_CONTROL_ACCESS_ALLOW);
+  assert_int_equal(got.created, 1700000000);
+  assert_memory_equal(got.item, item, 32);
+  assert_int_equal(got.app_len, strlen(app));
+  assert_memory_equal(got.app, app, got.app_len);
+  assert_int_equal(got.label_len, 4);
+  assert_memory_equal(got.label, "Mail", 4);
+  assert_int_equal(coffer_control_access_next(&cursor, &got), 1);
+  assert_int_equal(got.decision, COFFER_CONTROL_ACCESS_DENY);
+  assert_int_equal(got.label_len, 0);
+  assert_int_equal(coffer_control_access_next(&cursor, &got), 0);
+  coffer_control_builder_clear(&b);
+
+  /* Every truncation, an app length past the end, and a bad decision make
+   * the whole reply malformed. */
+  Raw r;
+  for (size_t cut = 1; cut < (size_t)(n1 + n2); cut++) {
+    if (cut == (size_t)n1)
+      continue;
+    raw_start(&r, 1, COFFER_CONTROL_OK);
+    raw_tlv(&r, COFFER_FIELD_ACCESS, buf, cut);
+    assert_int_equal(raw_parse(&r), -EBADMSG);
+  }
+  buf[41 + 3] = 250; /* first app length past the end */
+  raw_start(&r, 1, COFFER_CONTROL_OK);
+  raw_tlv(&r, COFFER_FIELD_ACCESS, buf, (size_t)(n1 + n2));
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+  buf[41 + 3] = (uint8_t)strlen(app);
+  buf[0] = 7;
+  raw_start(&r, 1, COFFER_CONTROL_OK);
+  raw_tlv(&r, COFFER_FIELD_ACCESS, buf, (size_t)(n1 + n2));
+  assert_int_equal(raw_parse(&r), -EBADMSG);
+}
+
+static void
 test_status_reply_with_sync_fields(void **state)
 {
   CofferControlBuilder b;
@@ -1073,6 +1188,8 @@ main(void)
     cmocka_unit_test(test_roundtrip_sync_requests),
     cmocka_unit_test(test_sync_requests_rejected),
     cmocka_unit_test(test_history_entries),
+    cmocka_unit_test(test_access_requests),
+    cmocka_unit_test(test_access_entries),
     cmocka_unit_test(test_status_reply_with_sync_fields),
     cmocka_unit_test(test_roundtrip_error_reply),
     cmocka_unit_test(test_parse_any_field_order),

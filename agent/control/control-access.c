@@ -1,5 +1,6 @@
 /* coffer — the control socket's access-control requests (see control-access.h). */
 #include "control/control-access.h"
+#include "control/control-reply.h"
 #include "control/control-server.h"
 
 #include <string.h>
@@ -16,36 +17,9 @@ coffer_control_access_handles(guint8 type)
 }
 
 static GBytes *
-finish_builder(CofferControlBuilder *b)
-{
-  const uint8_t *frame;
-  size_t len;
-  GBytes *bytes = NULL;
-
-  if (coffer_control_builder_finish(b, &frame, &len) == 0)
-    bytes = g_bytes_new(frame, len);
-  coffer_control_builder_clear(b);
-  return bytes;
-}
-
-static GBytes *
-reply_error(guint32 code, const char *message)
-{
-  CofferControlBuilder b;
-  GBytes *bytes;
-
-  coffer_control_builder_init(&b, COFFER_CONTROL_ERROR);
-  coffer_control_builder_add_u32(&b, COFFER_FIELD_ERROR_CODE, code);
-  if (message != NULL)
-    coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, message);
-  bytes = finish_builder(&b);
-  return bytes != NULL || message == NULL ? bytes : reply_error(code, NULL);
-}
-
-static GBytes *
 reply_gerror(const GError *error)
 {
-  return reply_error(coffer_control_error_from_gerror(error), error->message);
+  return coffer_control_reply_error(coffer_control_error_from_gerror(error), error->message);
 }
 
 /* Labels of the items the decisions name (deleted ones are missing). */
@@ -105,7 +79,7 @@ handle_list(CofferVault *vault)
     g_autofree char *note = g_strdup_printf("%u decision(s) not shown: they do not fit in one reply", left_out);
     coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, note);
   }
-  return finish_builder(&b);
+  return coffer_control_reply_finish(&b);
 }
 
 static GBytes *
@@ -123,7 +97,7 @@ handle_revoke(CofferVault *vault, const CofferControlMessage *msg)
     return reply_gerror(error);
   coffer_control_builder_init(&b, COFFER_CONTROL_OK);
   coffer_control_builder_add_u64(&b, COFFER_FIELD_REVOKED, (guint64)removed);
-  return finish_builder(&b);
+  return coffer_control_reply_finish(&b);
 }
 
 GBytes *
@@ -131,5 +105,5 @@ coffer_control_access_run(CofferVault *vault, const CofferControlMessage *msg)
 {
   GBytes *reply = msg->type == COFFER_CONTROL_ACCESS_LIST ? handle_list(vault) : handle_revoke(vault, msg);
 
-  return reply != NULL ? reply : reply_error(COFFER_CONTROL_ERR_INTERNAL, "the reply does not fit");
+  return reply != NULL ? reply : coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "the reply does not fit");
 }

@@ -7,6 +7,7 @@
  * and the copies are freed (wiped) as soon as the vault call returns. */
 #include "config.h"
 #include "control/control-server.h"
+#include "control/control-reply.h"
 #include "control/control-access.h"
 #include "control/control-sync.h"
 #include "control.h"
@@ -170,51 +171,6 @@ arm_timeout(Conn *c)
 
 /* ---- replies ------------------------------------------------------------- */
 
-static GBytes *
-builder_to_bytes(CofferControlBuilder *b)
-{
-  const uint8_t *frame;
-  size_t len;
-  GBytes *bytes = NULL;
-  if (coffer_control_builder_finish(b, &frame, &len) == 0)
-    bytes = g_bytes_new(frame, len);
-  coffer_control_builder_clear(b);
-  return bytes;
-}
-
-static GBytes *
-reply_error(uint32_t code, const char *message)
-{
-  CofferControlBuilder b;
-  coffer_control_builder_init(&b, COFFER_CONTROL_ERROR);
-  coffer_control_builder_add_u32(&b, COFFER_FIELD_ERROR_CODE, code);
-  if (message != NULL)
-    coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, message);
-  GBytes *bytes = builder_to_bytes(&b);
-  if (bytes == NULL && message != NULL)
-    return reply_error(code, NULL); /* e.g. bad UTF-8 */
-  return bytes;
-}
-
-static GBytes *
-reply_ok_message(const char *message)
-{
-  CofferControlBuilder b;
-  coffer_control_builder_init(&b, COFFER_CONTROL_OK);
-  if (message != NULL)
-    coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, message);
-  GBytes *bytes = builder_to_bytes(&b);
-  if (bytes == NULL && message != NULL)
-    return reply_ok_message(NULL);
-  return bytes;
-}
-
-static GBytes *
-reply_ok(void)
-{
-  return reply_ok_message(NULL);
-}
-
 guint32
 coffer_control_error_from_gerror(const GError *error)
 {
@@ -243,8 +199,8 @@ static GBytes *
 reply_from_result(gboolean ok, const GError *error)
 {
   if (ok)
-    return reply_ok();
-  return reply_error(coffer_control_error_from_gerror(error), error->message);
+    return coffer_control_reply_ok(NULL);
+  return coffer_control_reply_error(coffer_control_error_from_gerror(error), error->message);
 }
 
 /* ---- request handlers ---------------------------------------------------- */
@@ -293,17 +249,17 @@ handle_status(CofferVault *vault, CofferSyncEngine *sync)
     coffer_control_builder_add_string(&b, COFFER_FIELD_STORE_PATH, st.store_path);
   coffer_control_builder_add_string(&b, COFFER_FIELD_AGENT_VERSION, COFFER_VERSION);
   coffer_control_sync_add_status(sync, &b);
-  GBytes *bytes = builder_to_bytes(&b);
-  return bytes != NULL ? bytes : reply_error(COFFER_CONTROL_ERR_INTERNAL, "status does not fit");
+  GBytes *bytes = coffer_control_reply_finish(&b);
+  return bytes != NULL ? bytes : coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "status does not fit");
 }
 
 static GBytes *
 handle_lock(CofferVault *vault)
 {
   if (!coffer_vault_is_initialized(vault))
-    return reply_error(COFFER_CONTROL_ERR_NOT_INITIALIZED, "no vault yet");
+    return coffer_control_reply_error(COFFER_CONTROL_ERR_NOT_INITIALIZED, "no vault yet");
   coffer_vault_lock(vault);
-  return reply_ok();
+  return coffer_control_reply_ok(NULL);
 }
 
 static void finish_request(Conn *c, GBytes *reply);
@@ -417,7 +373,7 @@ on_login_done(GObject *source, GAsyncResult *result, gpointer user_data)
   g_autofree char *message = NULL;
   guint32 code = coffer_control_server_login_finish(result, &message);
 
-  finish_request(c, code == 0 ? reply_ok_message(message) : reply_error(code, message));
+  finish_request(c, code == 0 ? coffer_control_reply_ok(message) : coffer_control_reply_error(code, message));
 }
 
 /* ---- UNLOCK that settles a reset login password -------------------------- */
@@ -432,12 +388,12 @@ on_rekeyed(GObject *source, GAsyncResult *result, gpointer user_data)
     g_autofree char *text =
         g_strdup_printf("unlocked, but re-keying to the new login password failed: %s", error->message);
     g_message("control: %s", text);
-    finish_request(c, reply_ok_message(text));
+    finish_request(c, coffer_control_reply_ok(text));
     return;
   }
   rekey_clear(c->rekey);
   marker_remove(c->vault);
-  finish_request(c, reply_ok_message("unlocked; the vault now opens with the new login password"));
+  finish_request(c, coffer_control_reply_ok("unlocked; the vault now opens with the new login password"));
 }
 
 static void
@@ -465,7 +421,7 @@ unlock_and_rekey(Conn *c, const Secret *pw)
   c->rekey = rekey_ref(c->server->rekey);
   c->old_password = sodium_malloc(pw->len + 1);
   if (c->old_password == NULL) {
-    finish_request(c, reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory"));
+    finish_request(c, coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory"));
     return;
   }
   memcpy(c->old_password, pw->data, pw->len + 1);
@@ -508,14 +464,14 @@ handle_password_request(Conn *c, guint8 type, const Secret *pw, const Secret *ne
     return NULL;
   case COFFER_CONTROL_LOGIN:
     if (c->server == NULL)
-      return reply_error(COFFER_CONTROL_ERR_INTERNAL, "the agent is shutting down");
+      return coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "the agent is shutting down");
     coffer_control_server_login_async(c->server, pw->data, pw->len, create, on_login_done, c);
     return NULL;
   case COFFER_CONTROL_PASSWD:
     coffer_vault_change_password_async(c->vault, pw->data, pw->len, new_pw->data, new_pw->len, on_kdf_done, c);
     return NULL;
   default:
-    return reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a password request");
+    return coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a password request");
   }
 }
 
@@ -535,7 +491,7 @@ dispatch_sync(Conn *c, const CofferControlMessage *msg)
   CofferControlSyncRequest *request = coffer_control_sync_request_new(msg);
   conn_free_body(c);
   if (request == NULL)
-    return reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory");
+    return coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory");
   CofferSyncEngine *sync = c->server != NULL ? c->server->sync : NULL;
   return coffer_control_sync_run(sync, c->vault, request, on_sync_reply, c);
 }
@@ -563,7 +519,7 @@ dispatch(Conn *c, const CofferControlMessage *msg)
 
   GBytes *reply;
   if (!copied) {
-    reply = reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory");
+    reply = coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory");
   } else {
     switch (type) {
     case COFFER_CONTROL_INIT:
@@ -580,7 +536,7 @@ dispatch(Conn *c, const CofferControlMessage *msg)
       break;
     default:
       /* OK/ERROR parse fine but are responses, not requests. */
-      reply = reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a request");
+      reply = coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a request");
       c->close_after_reply = TRUE;
       break;
     }
@@ -644,7 +600,7 @@ on_body(GObject *source, GAsyncResult *result, gpointer user_data)
     conn_free_body(c);
     g_debug("control: malformed request: %s", g_strerror(-r));
     c->close_after_reply = TRUE;
-    send_reply(c, reply_error(COFFER_CONTROL_ERR_PROTOCOL,
+    send_reply(c, coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL,
                               r == -EPROTONOSUPPORT ? "unsupported protocol version" : "malformed request"));
     return;
   }
@@ -683,13 +639,13 @@ on_header(GObject *source, GAsyncResult *result, gpointer user_data)
   if (r < 0) {
     /* Never read (or allocate for) an oversize body: answer and hang up. */
     c->close_after_reply = TRUE;
-    send_reply(c, reply_error(COFFER_CONTROL_ERR_PROTOCOL, r == -EMSGSIZE ? "message too large" : "malformed request"));
+    send_reply(c, coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL, r == -EMSGSIZE ? "message too large" : "malformed request"));
     return;
   }
   c->body = sodium_malloc(len);
   if (c->body == NULL) {
     c->close_after_reply = TRUE;
-    send_reply(c, reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory"));
+    send_reply(c, coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "out of secure memory"));
     return;
   }
   c->body_len = len;

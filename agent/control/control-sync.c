@@ -1,5 +1,6 @@
 /* coffer — the control socket's sync requests (see control-sync.h). */
 #include "control/control-sync.h"
+#include "control/control-reply.h"
 #include "control/control-server.h"
 
 #include <errno.h>
@@ -108,30 +109,6 @@ coffer_control_sync_request_new(const CofferControlMessage *msg)
 
 /* ---- replies ----------------------------------------------------------------- */
 
-static GBytes *
-finish_builder(CofferControlBuilder *b)
-{
-  const uint8_t *frame;
-  size_t len;
-  GBytes *bytes = NULL;
-  if (coffer_control_builder_finish(b, &frame, &len) == 0)
-    bytes = g_bytes_new(frame, len);
-  coffer_control_builder_clear(b);
-  return bytes;
-}
-
-static GBytes *
-reply_error(guint32 code, const char *message)
-{
-  CofferControlBuilder b;
-  coffer_control_builder_init(&b, COFFER_CONTROL_ERROR);
-  coffer_control_builder_add_u32(&b, COFFER_FIELD_ERROR_CODE, code);
-  if (message != NULL)
-    coffer_control_builder_add_string(&b, COFFER_FIELD_MESSAGE, message);
-  GBytes *bytes = finish_builder(&b);
-  return bytes != NULL || message == NULL ? bytes : reply_error(code, NULL);
-}
-
 static guint32
 error_code(const GError *error)
 {
@@ -150,15 +127,7 @@ error_code(const GError *error)
 static GBytes *
 reply_gerror(const GError *error)
 {
-  return reply_error(error_code(error), error->message);
-}
-
-static GBytes *
-reply_ok(void)
-{
-  CofferControlBuilder b;
-  coffer_control_builder_init(&b, COFFER_CONTROL_OK);
-  return finish_builder(&b);
+  return coffer_control_reply_error(error_code(error), error->message);
 }
 
 static GBytes *
@@ -170,7 +139,7 @@ reply_report(const CofferSyncReport *report)
   coffer_control_builder_add_u64(&b, COFFER_FIELD_PULLED, report->pulled);
   coffer_control_builder_add_u64(&b, COFFER_FIELD_CONFLICTS, report->conflicts);
   coffer_control_builder_add_u64(&b, COFFER_FIELD_REFUSED, report->refused);
-  return finish_builder(&b);
+  return coffer_control_reply_finish(&b);
 }
 
 static void
@@ -211,7 +180,7 @@ on_remote_set_done(GObject *source, GAsyncResult *result, gpointer user_data)
   Pending *p = user_data;
   g_autoptr(GError) error = NULL;
   gboolean ok = coffer_sync_engine_set_remote_finish(NULL, result, &error);
-  pending_reply(p, ok ? reply_ok() : reply_gerror(error));
+  pending_reply(p, ok ? coffer_control_reply_ok(NULL) : reply_gerror(error));
 }
 
 static void
@@ -230,7 +199,7 @@ on_cleanup_done(GObject *source, GAsyncResult *result, gpointer user_data)
   coffer_control_builder_add_u64(&b, COFFER_FIELD_TOMBSTONES_REMOVED, report.tombstones_removed);
   coffer_control_builder_add_u64(&b, COFFER_FIELD_BYTES_RECLAIMED, report.bytes_reclaimed);
   coffer_control_builder_add_u64(&b, COFFER_FIELD_REMOTE_REMOVED, report.remote_removed);
-  pending_reply(p, finish_builder(&b));
+  pending_reply(p, coffer_control_reply_finish(&b));
 }
 
 /* ---- synchronous requests ----------------------------------------------------------- */
@@ -268,8 +237,8 @@ handle_history(CofferVault *vault, const char *item)
   CofferControlBuilder b;
   coffer_control_builder_init(&b, COFFER_CONTROL_OK);
   coffer_control_builder_add_bytes(&b, COFFER_FIELD_HISTORY, buf, used);
-  GBytes *reply = finish_builder(&b);
-  return reply ? reply : reply_error(COFFER_CONTROL_ERR_INTERNAL, "the history does not fit in a reply");
+  GBytes *reply = coffer_control_reply_finish(&b);
+  return reply ? reply : coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "the history does not fit in a reply");
 }
 
 GBytes *
@@ -281,7 +250,7 @@ coffer_control_sync_run(CofferSyncEngine *engine, CofferVault *vault, CofferCont
 
   if (engine == NULL && r->type != COFFER_CONTROL_HISTORY && r->type != COFFER_CONTROL_RESTORE) {
     request_free(r);
-    return reply_error(COFFER_CONTROL_ERR_INTERNAL, "this agent runs without sync");
+    return coffer_control_reply_error(COFFER_CONTROL_ERR_INTERNAL, "this agent runs without sync");
   }
   switch (r->type) {
   case COFFER_CONTROL_SYNC:
@@ -299,18 +268,18 @@ coffer_control_sync_run(CofferSyncEngine *engine, CofferVault *vault, CofferCont
     coffer_sync_engine_cleanup_async(engine, on_cleanup_done, pending_new(r, reply_func, user_data));
     return NULL;
   case COFFER_CONTROL_REMOTE_REMOVE:
-    reply = coffer_sync_engine_remove_remote(engine, &error) ? reply_ok() : reply_gerror(error);
+    reply = coffer_sync_engine_remove_remote(engine, &error) ? coffer_control_reply_ok(NULL) : reply_gerror(error);
     break;
   case COFFER_CONTROL_HISTORY:
     reply = handle_history(vault, r->item);
     break;
   case COFFER_CONTROL_RESTORE:
     reply = coffer_vault_restore(vault, r->item, (gint64)MIN(r->seq, (guint64)G_MAXINT64), &error)
-                ? reply_ok()
+                ? coffer_control_reply_ok(NULL)
                 : reply_gerror(error);
     break;
   default:
-    reply = reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a sync request");
+    reply = coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL, "not a sync request");
     break;
   }
   request_free(r);

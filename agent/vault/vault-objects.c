@@ -594,16 +594,25 @@ coffer_vault_set_alias(CofferVault *vault, const char *alias, CofferCollection *
   return FALSE;
 }
 
+/* Times given by an importer, or now (0). */
+static guint64
+or_now(guint64 t)
+{
+  return t != 0 ? t : now_seconds();
+}
+
 /* Writes a new collection record with this id and adds it (emitting
- * collection-created). */
-static CofferCollection *
-add_stored_collection(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], const char *label, GError **error)
+ * collection-created).  created/modified 0 mean now. */
+CofferCollection *
+coffer_vault_add_collection(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], const char *label,
+                            guint64 created, guint64 modified, GError **error)
 {
   CofferCollection *collection = coffer_collection_new(vault, id, FALSE);
 
   collection->loaded = TRUE;
   collection->label = g_strdup(label ? label : "");
-  collection->created = collection->modified = now_seconds();
+  collection->created = or_now(created);
+  collection->modified = MAX(or_now(modified), collection->created);
   if (!coffer_vault_write_collection(vault, collection, FALSE, error)) {
     coffer_collection_free(collection);
     return NULL;
@@ -613,8 +622,8 @@ add_stored_collection(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], cons
   return collection;
 }
 
-static gboolean
-require_key(CofferVault *vault, GError **error)
+gboolean
+coffer_vault_require_key(CofferVault *vault, GError **error)
 {
   if (!vault->initialized) {
     g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_INITIALIZED, "there is no vault yet");
@@ -635,9 +644,9 @@ coffer_vault_get_access_collection(CofferVault *vault, gboolean create, GError *
 
   if (collection != NULL || !create)
     return collection;
-  if (!require_key(vault, error))
+  if (!coffer_vault_require_key(vault, error))
     return NULL;
-  return add_stored_collection(vault, coffer_access_collection_id, "Access decisions", error);
+  return coffer_vault_add_collection(vault, coffer_access_collection_id, "Access decisions", 0, 0, error);
 }
 
 CofferCollection *
@@ -645,10 +654,10 @@ coffer_vault_create_collection(CofferVault *vault, const char *label, GError **e
 {
   guint8 id[COFFER_ID_BYTES];
 
-  if (!require_key(vault, error))
+  if (!coffer_vault_require_key(vault, error))
     return NULL;
   coffer_random(id, sizeof id);
-  return add_stored_collection(vault, id, label, error);
+  return coffer_vault_add_collection(vault, id, label, 0, 0, error);
 }
 
 /* Tombstones the collection and its items in one transaction. */
@@ -867,7 +876,6 @@ CofferItem *
 coffer_vault_create_item(CofferVault *vault, CofferCollection *collection, const CofferItemContent *content,
                          gboolean replace, gboolean *replaced, GError **error)
 {
-  guint8 id[COFFER_ID_BYTES];
   CofferItem *item;
 
   if (replaced != NULL)
@@ -887,11 +895,28 @@ coffer_vault_create_item(CofferVault *vault, CofferCollection *collection, const
       return replace_item(vault, item, content, error);
     }
   }
+  return coffer_vault_add_item(vault, collection, content, 0, 0, error);
+}
+
+/* A new item with a fresh id (emitting item-created).  created/modified 0
+ * mean now. */
+CofferItem *
+coffer_vault_add_item(CofferVault *vault, CofferCollection *collection, const CofferItemContent *content,
+                      guint64 created, guint64 modified, GError **error)
+{
+  guint8 id[COFFER_ID_BYTES];
+  CofferItem *item;
+
+  if (!check_content(content, error))
+    return NULL;
   coffer_random(id, sizeof id);
   item = coffer_item_add(collection, id);
   fill_item(item, content);
-  item->created = item->modified = now_seconds();
-  if (!coffer_vault_write_item(vault, item, content->secret, content->secret_len, error)) {
+  item->created = or_now(created);
+  item->modified = MAX(or_now(modified), item->created);
+  /* An empty secret needs a non-NULL pointer: NULL means "keep the stored one". */
+  if (!coffer_vault_write_item(vault, item, content->secret != NULL ? content->secret : (const guint8 *)"",
+                               content->secret_len, error)) {
     coffer_item_remove(item);
     return NULL;
   }

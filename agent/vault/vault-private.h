@@ -94,6 +94,14 @@ guint8 *coffer_vault_attribute_hashes(CofferVault *vault, GHashTable *attributes
 gboolean coffer_vault_write_item(CofferVault *vault, CofferItem *item, const guint8 *secret, gsize secret_len,
                                  GError **error);
 void coffer_item_remove(CofferItem *item);
+/* NOT_INITIALIZED or LOCKED unless the key is here. */
+gboolean coffer_vault_require_key(CofferVault *vault, GError **error);
+/* New stored collection / item, emitting their -created signal; created and
+ * modified 0 mean now (importers pass the original times). */
+CofferCollection *coffer_vault_add_collection(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], const char *label,
+                                              guint64 created, guint64 modified, GError **error);
+CofferItem *coffer_vault_add_item(CofferVault *vault, CofferCollection *collection, const CofferItemContent *content,
+                                  guint64 created, guint64 modified, GError **error);
 /* vault.c: takes a key into an unlocked, loaded state (emits lock-changed). */
 gboolean coffer_vault_adopt_key(CofferVault *vault, guint8 *vk, GError **error);
 gboolean coffer_vault_create_identity(CofferVault *vault, const guint8 *vault_id, guint8 *vk, const char *password,

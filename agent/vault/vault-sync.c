@@ -13,17 +13,6 @@
 #define HEADER_FORMAT 1
 #define META_REMOTE "remote"
 
-static gboolean
-require_key(CofferVault *vault, GError **error)
-{
-  if (vault->vk != NULL)
-    return TRUE;
-  g_set_error(error, COFFER_VAULT_ERROR, vault->initialized ? COFFER_VAULT_ERROR_LOCKED
-                                                            : COFFER_VAULT_ERROR_NOT_INITIALIZED,
-              vault->initialized ? "the vault is locked" : "there is no vault yet");
-  return FALSE;
-}
-
 /* ---- header ------------------------------------------------------------------ */
 
 GBytes *
@@ -32,7 +21,7 @@ coffer_vault_make_header(CofferVault *vault, const char *account_password, gsize
   guint8 header[COFFER_HEADER_BYTES];
   int rc;
 
-  if (!require_key(vault, error))
+  if (!coffer_vault_require_key(vault, error))
     return NULL;
   if (account_password == NULL || len == 0) {
     g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_INVALID, "the account password is empty");
@@ -84,7 +73,7 @@ coffer_vault_make_header_async(CofferVault *vault, const char *account_password,
   HeaderJob *job;
   GError *error = NULL;
 
-  if (!require_key(vault, &error) || account_password == NULL || len == 0) {
+  if (!coffer_vault_require_key(vault, &error) || account_password == NULL || len == 0) {
     if (error == NULL)
       g_set_error(&error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_INVALID, "the account password is empty");
     g_task_return_error(task, error);
@@ -666,7 +655,7 @@ coffer_vault_merge_remote(CofferVault *vault, GBytes *envelope, const char *etag
   GError *local = NULL;
   CofferMergeResult result;
 
-  if (!require_key(vault, error))
+  if (!coffer_vault_require_key(vault, error))
     return COFFER_MERGE_REFUSED;
   if (!authenticate(vault, envelope, &incoming, error)) {
     incoming_clear(&incoming);
@@ -742,7 +731,7 @@ coffer_vault_item_history(CofferVault *vault, const char *item_name, GError **er
   g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func((GDestroyNotify)coffer_history_entry_free);
   GError *local = NULL;
 
-  if (!require_key(vault, error) || !item_id(item_name, id, error))
+  if (!coffer_vault_require_key(vault, error) || !item_id(item_name, id, error))
     return NULL;
   if (!coffer_store_list_history(vault->store, id, &rows, &local)) {
     g_propagate_error(error, coffer_vault_store_error(local));
@@ -830,7 +819,7 @@ coffer_vault_restore(CofferVault *vault, const char *item_name, gint64 seq, GErr
   CofferItem *item;
   GError *local = NULL;
 
-  if (!require_key(vault, error) || !item_id(item_name, id, error))
+  if (!coffer_vault_require_key(vault, error) || !item_id(item_name, id, error))
     return FALSE;
   if (!coffer_store_get_history(vault->store, seq, &row, &local)) {
     g_propagate_error(error, coffer_vault_store_error(local));
@@ -979,7 +968,7 @@ coffer_vault_set_remote_settings(CofferVault *vault, const CofferRemoteSettings 
   GError *local = NULL;
   gboolean ok;
 
-  if (!require_key(vault, error))
+  if (!coffer_vault_require_key(vault, error))
     return FALSE;
   if (settings->url == NULL)
     value = g_bytes_new(NULL, 0);
@@ -1043,7 +1032,7 @@ coffer_vault_get_remote_settings(CofferVault *vault, CofferRemoteSettings *setti
   const guint8 *data;
 
   memset(settings, 0, sizeof *settings);
-  if (!require_key(vault, error))
+  if (!coffer_vault_require_key(vault, error))
     return FALSE;
   if (!coffer_store_get_meta(vault->store, META_REMOTE, &value, &local)) {
     g_propagate_error(error, coffer_vault_store_error(local));

@@ -35,7 +35,7 @@ typedef struct {
   int exit_code;
   char *login_password; /* sodium_malloc(), from --password-fd */
   gsize login_len;
-  int status_fd;        /* the --password-fd socket, for the result; or -1 */
+  int status_fd; /* the --password-fd socket, for the result; or -1 */
 } Agent;
 
 static gboolean opt_replace;
@@ -191,10 +191,9 @@ describe_owner(GDBusConnection *connection)
   gsize len = 0;
   guint32 pid;
 
-  reply = g_dbus_connection_call_sync(connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-                                      "org.freedesktop.DBus", "GetConnectionUnixProcessID",
-                                      g_variant_new("(s)", SECRETS_NAME), G_VARIANT_TYPE("(u)"),
-                                      G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
+  reply = g_dbus_connection_call_sync(
+      connection, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionUnixProcessID",
+      g_variant_new("(s)", SECRETS_NAME), G_VARIANT_TYPE("(u)"), G_DBUS_CALL_FLAGS_NONE, 2000, NULL, NULL);
   if (reply == NULL)
     return g_strdup("another program");
   g_variant_get(reply, "(u)", &pid);
@@ -364,8 +363,8 @@ run(Agent *agent)
     flags |= G_BUS_NAME_OWNER_FLAGS_REPLACE;
   agent->vault = vault;
   agent->sync = start_sync(vault, config);
-  owner_id = g_bus_own_name_on_connection(agent->connection, SECRETS_NAME, flags, on_name_acquired, on_name_lost,
-                                          agent, NULL);
+  owner_id =
+      g_bus_own_name_on_connection(agent->connection, SECRETS_NAME, flags, on_name_acquired, on_name_lost, agent, NULL);
   g_main_loop_run(agent->loop);
   g_clear_pointer(&agent->control, coffer_control_server_free);
   g_clear_pointer(&agent->sync, coffer_sync_engine_free);

@@ -18,8 +18,8 @@ cli_cleanup(int argc, char **argv)
   if (cli_call(&req, &reply) < 0)
     return CLI_EXIT_ERROR;
   const CofferControlMessage *m = &reply.msg;
-  printf("removed %" PRIu64 " old versions and %" PRIu64 " expired deletions here (%" PRIu64
-         " bytes), %" PRIu64 " expired deletions on the remote\n",
+  printf("removed %" PRIu64 " old versions and %" PRIu64 " expired deletions here (%" PRIu64 " bytes), %" PRIu64
+         " expired deletions on the remote\n",
          m->history_removed, m->tombstones_removed, m->bytes_reclaimed, m->remote_removed);
   cli_reply_clear(&reply);
   return CLI_EXIT_OK;

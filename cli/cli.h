@@ -49,8 +49,7 @@ typedef struct {
   const char *positional[3];
   int n_positional;
 } CliArgs;
-int cli_parse_args(int argc, char **argv, const char *usage, unsigned flags, int min_pos, int max_pos,
-                   CliArgs *args);
+int cli_parse_args(int argc, char **argv, const char *usage, unsigned flags, int min_pos, int max_pos, CliArgs *args);
 
 /* An item given as an object path (…/collection/login/<id>) or as its id:
  * the 32-hex-digit id (pointing into arg), or NULL after printing why not. */

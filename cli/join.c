@@ -26,8 +26,8 @@ cli_join(int argc, char **argv)
   if (args.user != NULL && cli_password_read(args.password_stdin, "Server password: ", &server) < 0)
     return CLI_EXIT_ERROR;
   if (cli_password_read(args.password_stdin, "Account password: ", &account) < 0 ||
-      cli_password_read_new(args.password_stdin, "Password for this machine (unlocks the vault here): ",
-                            "Repeat it: ", &login) < 0) {
+      cli_password_read_new(args.password_stdin,
+                            "Password for this machine (unlocks the vault here): ", "Repeat it: ", &login) < 0) {
     cli_password_free(&server);
     cli_password_free(&account);
     return CLI_EXIT_ERROR;

@@ -346,8 +346,8 @@ export_file_decode(const guint8 *data, gsize len, const char *password, gsize pa
     g_set_error(error, IMPORT_ERROR, IMPORT_ERROR_FAILED, "key derivation failed (out of memory?)");
     goto out;
   }
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(payload, &payload_len, NULL, data + EXPORT_HEADER_BYTES, ct_len,
-                                                 data, EXPORT_HEADER_BYTES, nonce, key) != 0) {
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(payload, &payload_len, NULL, data + EXPORT_HEADER_BYTES, ct_len, data,
+                                                 EXPORT_HEADER_BYTES, nonce, key) != 0) {
     g_set_error(error, IMPORT_ERROR, IMPORT_ERROR_BAD_PASSWORD,
                 "wrong password for this export file (or the file was changed or damaged)");
     goto out;

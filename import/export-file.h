@@ -20,8 +20,8 @@
 
 /* Encodes source into a complete export file (*out, caller frees).  The
  * plaintext payload only ever exists in secure memory. */
-gboolean export_file_encode(const ImportSource *source, guint64 exported_at, const char *password,
-                            gsize password_len, CofferKdfParams params, GBytes **out, GError **error);
+gboolean export_file_encode(const ImportSource *source, guint64 exported_at, const char *password, gsize password_len,
+                            CofferKdfParams params, GBytes **out, GError **error);
 
 /* Checks the header, derives the key, authenticates and decrypts, then
  * parses.  A wrong password (or any change to the file) is

@@ -8,7 +8,8 @@
 
 #include "reader.h"
 
-static const guint8 keyring_magic[16] = { 'G', 'n', 'o', 'm', 'e', 'K', 'e', 'y', 'r', 'i', 'n', 'g', '\n', '\r', 0, '\n' };
+static const guint8 keyring_magic[16] = { 'G', 'n', 'o', 'm', 'e',  'K',  'e', 'y',
+                                          'r', 'i', 'n', 'g', '\n', '\r', 0,   '\n' };
 #define NONE 0xffffffffu
 #define CHECKSUM_BYTES 16
 #define AES_BLOCK 16
@@ -166,8 +167,7 @@ skip_acl(ImportReader *r)
   if (!import_read_u32(r, &n))
     return FALSE;
   for (guint32 i = 0; i < n; i++)
-    if (!import_read_u32(r, &u) || !skip_string(r) || !skip_string(r) || !skip_string(r) ||
-        !import_read_u32(r, &u))
+    if (!import_read_u32(r, &u) || !skip_string(r) || !skip_string(r) || !skip_string(r) || !import_read_u32(r, &u))
       return FALSE;
   return TRUE;
 }
@@ -201,13 +201,20 @@ static const char *
 schema_for_type(guint32 type)
 {
   switch (type & 0xffff) {
-  case 0: return "org.freedesktop.Secret.Generic";
-  case 1: return "org.gnome.keyring.NetworkPassword";
-  case 2: return "org.gnome.keyring.Note";
-  case 3: return "org.gnome.keyring.ChainedKeyring";
-  case 4: return "org.gnome.keyring.EncryptionKey";
-  case 0x100: return "org.gnome.keyring.PkStorage";
-  default: return NULL;
+  case 0:
+    return "org.freedesktop.Secret.Generic";
+  case 1:
+    return "org.gnome.keyring.NetworkPassword";
+  case 2:
+    return "org.gnome.keyring.Note";
+  case 3:
+    return "org.gnome.keyring.ChainedKeyring";
+  case 4:
+    return "org.gnome.keyring.EncryptionKey";
+  case 0x100:
+    return "org.gnome.keyring.PkStorage";
+  default:
+    return NULL;
   }
 }
 
@@ -324,8 +331,8 @@ keyring_file_read(const guint8 *data, gsize len, const char *password, gsize pas
   collection = import_collection_new(header.name);
   collection->created = header.created;
   collection->modified = header.modified;
-  ok = keyring_file_parse_items(plain + CHECKSUM_BYTES, header.encrypted_len - CHECKSUM_BYTES,
-                                header.item_types, collection, error);
+  ok = keyring_file_parse_items(plain + CHECKSUM_BYTES, header.encrypted_len - CHECKSUM_BYTES, header.item_types,
+                                collection, error);
   sodium_free(plain);
   keyring_header_clear(&header);
   return ok ? g_steal_pointer(&collection) : NULL;

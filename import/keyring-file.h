@@ -28,7 +28,7 @@
 #define KEYRING_MAX_ITERATIONS (1u << 20)
 
 typedef struct {
-  char *name;             /* the keyring's label; NULL when the file has none */
+  char *name; /* the keyring's label; NULL when the file has none */
   guint64 modified;
   guint64 created;
   guint32 iterations;

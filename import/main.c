@@ -227,7 +227,8 @@ read_file_source(const char *path, gboolean password_stdin)
   if (!keyring && !(len >= 8 && memcmp(data, "COFFEREX", 8) == 0)) {
     if (len >= 9 && memcmp(data, "[keyring]", 9) == 0)
       cli_error("%s is an unencrypted (text) gnome-keyring file; only password-protected binary keyrings "
-                "are read", path);
+                "are read",
+                path);
     else
       cli_error("%s is neither a gnome-keyring .keyring file nor a coffer export file", path);
     return NULL;

@@ -43,8 +43,7 @@ void
 import_progress_step(ImportProgress *progress, guint n)
 {
   progress->done = MIN(progress->done + n, progress->total);
-  if (progress->enabled &&
-      (progress->done == progress->total || g_get_monotonic_time() - progress->last_draw > 50000))
+  if (progress->enabled && (progress->done == progress->total || g_get_monotonic_time() - progress->last_draw > 50000))
     draw(progress);
 }
 

@@ -24,9 +24,9 @@
 
 typedef struct {
   GDBusConnection *bus;
-  char *owner;            /* the provider's unique name */
-  char *session;          /* our session's object path */
-  guint8 *aes_key;        /* sodium_malloc(16); NULL for a plain session */
+  char *owner;     /* the provider's unique name */
+  char *session;   /* our session's object path */
+  guint8 *aes_key; /* sodium_malloc(16); NULL for a plain session */
 } Client;
 
 static void
@@ -43,19 +43,19 @@ client_clear(Client *client)
 }
 
 static GVariant *
-call(Client *client, const char *path, const char *iface, const char *method, GVariant *params,
-     const char *reply_type, GError **error)
+call(Client *client, const char *path, const char *iface, const char *method, GVariant *params, const char *reply_type,
+     GError **error)
 {
   return g_dbus_connection_call_sync(client->bus, client->owner, path, iface, method, params,
-                                     reply_type ? G_VARIANT_TYPE(reply_type) : NULL,
-                                     G_DBUS_CALL_FLAGS_NO_AUTO_START, CALL_TIMEOUT_MS, NULL, error);
+                                     reply_type ? G_VARIANT_TYPE(reply_type) : NULL, G_DBUS_CALL_FLAGS_NO_AUTO_START,
+                                     CALL_TIMEOUT_MS, NULL, error);
 }
 
 static GVariant *
 get_all(Client *client, const char *path, const char *iface, GError **error)
 {
-  g_autoptr(GVariant) reply = call(client, path, "org.freedesktop.DBus.Properties", "GetAll",
-                                   g_variant_new("(s)", iface), "(a{sv})", error);
+  g_autoptr(GVariant) reply =
+      call(client, path, "org.freedesktop.DBus.Properties", "GetAll", g_variant_new("(s)", iface), "(a{sv})", error);
   return reply != NULL ? g_variant_get_child_value(reply, 0) : NULL;
 }
 
@@ -127,8 +127,7 @@ mpi_to_fixed(gcry_mpi_t v, guint8 out[COFFER_DH_BYTES])
   if (len > COFFER_DH_BYTES)
     return FALSE;
   memset(out, 0, COFFER_DH_BYTES - len);
-  return len == 0 ||
-         gcry_mpi_print(GCRYMPI_FMT_USG, out + COFFER_DH_BYTES - len, len, &written, v) == 0;
+  return len == 0 || gcry_mpi_print(GCRYMPI_FMT_USG, out + COFFER_DH_BYTES - len, len, &written, v) == 0;
 }
 
 /* Derives the AES key from the provider's public value and our exponent;
@@ -178,10 +177,10 @@ open_session(Client *client, GError **error)
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "DH key generation failed");
     return FALSE;
   }
-  reply = call(client, SECRETS_PATH, IFACE_SERVICE, "OpenSession",
-               g_variant_new("(sv)", ALGORITHM_DH,
-                             g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, public, sizeof public, 1)),
-               "(vo)", &local);
+  reply = call(
+      client, SECRETS_PATH, IFACE_SERVICE, "OpenSession",
+      g_variant_new("(sv)", ALGORITHM_DH, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, public, sizeof public, 1)),
+      "(vo)", &local);
   if (reply == NULL) {
     g_propagate_prefixed_error(error, g_steal_pointer(&local), "the provider refused an encrypted session: ");
     return FALSE;
@@ -222,7 +221,8 @@ decode_secret(Client *client, GVariant *secret, ImportItem *item, GError **error
   plain = sodium_malloc(ct_len);
   if (plain == NULL || gcry_cipher_open(&cipher, GCRY_CIPHER_AES128, GCRY_CIPHER_MODE_CBC, 0) != 0 ||
       gcry_cipher_setkey(cipher, client->aes_key, COFFER_AES_KEY_BYTES) != 0 ||
-      gcry_cipher_setiv(cipher, iv, COFFER_AES_BLOCK) != 0 || gcry_cipher_decrypt(cipher, plain, ct_len, ct, ct_len) != 0) {
+      gcry_cipher_setiv(cipher, iv, COFFER_AES_BLOCK) != 0 ||
+      gcry_cipher_decrypt(cipher, plain, ct_len, ct, ct_len) != 0) {
     g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "cannot decrypt the secret");
     return FALSE;
   }
@@ -249,8 +249,8 @@ typedef struct {
 } PromptWait;
 
 static void
-on_prompt_completed(GDBusConnection *bus, const char *sender, const char *path, const char *iface,
-                    const char *signal, GVariant *params, gpointer user_data)
+on_prompt_completed(GDBusConnection *bus, const char *sender, const char *path, const char *iface, const char *signal,
+                    GVariant *params, gpointer user_data)
 {
   PromptWait *wait = user_data;
   if (!g_variant_is_of_type(params, G_VARIANT_TYPE("(bv)")))
@@ -324,7 +324,8 @@ unlock(Client *client, GPtrArray *locked, guint timeout_s)
   if (strcmp(prompt, "/") == 0)
     return NULL;
   g_printerr("coffer: %u collection(s) are locked; answer the unlock prompt of the old keyring "
-             "(waiting up to %u s)\n", locked->len, timeout_s);
+             "(waiting up to %u s)\n",
+             locked->len, timeout_s);
   if (!run_prompt(client, prompt, timeout_s, &why))
     return why;
   return NULL;
@@ -390,8 +391,8 @@ read_secrets(Client *client, GPtrArray *paths, GPtrArray *items, guint from, gui
   g_variant_builder_init(&list, G_VARIANT_TYPE("ao"));
   for (guint i = from; i < from + n; i++)
     g_variant_builder_add(&list, "o", paths->pdata[i]);
-  reply = call(client, SECRETS_PATH, IFACE_SERVICE, "GetSecrets",
-               g_variant_new("(aoo)", &list, client->session), "(a{o(oayays)})", NULL);
+  reply = call(client, SECRETS_PATH, IFACE_SERVICE, "GetSecrets", g_variant_new("(aoo)", &list, client->session),
+               "(a{o(oayays)})", NULL);
   if (reply != NULL)
     dict = g_variant_get_child_value(reply, 0);
   for (guint i = from; i < from + n; i++) {
@@ -454,8 +455,8 @@ is_session_collection(const char *path)
 static char *
 read_default_alias(Client *client)
 {
-  g_autoptr(GVariant) reply = call(client, SECRETS_PATH, IFACE_SERVICE, "ReadAlias", g_variant_new("(s)", "default"),
-                                   "(o)", NULL);
+  g_autoptr(GVariant) reply =
+      call(client, SECRETS_PATH, IFACE_SERVICE, "ReadAlias", g_variant_new("(s)", "default"), "(o)", NULL);
   char *path = NULL;
   if (reply != NULL)
     g_variant_get(reply, "(o)", &path);

@@ -24,8 +24,9 @@ import_summary_clear(ImportSummary *summary)
 void
 import_summary_print(const ImportSummary *summary, const char *from, FILE *out)
 {
-  fprintf(out, "Imported from %s: %u imported, %u already present, %u kept (coffer has a different secret), "
-               "%u failed; %u new collection(s).\n",
+  fprintf(out,
+          "Imported from %s: %u imported, %u already present, %u kept (coffer has a different secret), "
+          "%u failed; %u new collection(s).\n",
           from, summary->imported, summary->skipped, summary->kept, summary->failed, summary->collections_created);
   if (summary->conflicts->len > 0) {
     fputs("Kept coffer's copy (same label and attributes, different secret):\n", out);
@@ -65,7 +66,7 @@ typedef struct {
   CofferVault *vault;
   ImportSummary *summary;
   ImportProgress *progress;
-  GHashTable *index;        /* collection name -> (GBytes key -> GPtrArray of item names) */
+  GHashTable *index; /* collection name -> (GBytes key -> GPtrArray of item names) */
 } Sink;
 
 static GHashTable *

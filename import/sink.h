@@ -20,12 +20,12 @@
 
 typedef struct {
   guint imported;
-  guint skipped;          /* already in coffer with the same secret */
-  guint kept;             /* already in coffer with a different secret */
+  guint skipped; /* already in coffer with the same secret */
+  guint kept;    /* already in coffer with a different secret */
   guint failed;
   guint collections_created;
-  GPtrArray *failures;    /* char*: "<collection> / <label>: <reason>" */
-  GPtrArray *conflicts;   /* char*: "<collection> / <label>" */
+  GPtrArray *failures;  /* char*: "<collection> / <label>: <reason>" */
+  GPtrArray *conflicts; /* char*: "<collection> / <label>" */
 } ImportSummary;
 
 void import_summary_init(ImportSummary *summary);

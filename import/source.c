@@ -4,7 +4,7 @@
 #include <sodium.h>
 #include <string.h>
 
-G_DEFINE_QUARK(coffer-import-error-quark, import_error)
+G_DEFINE_QUARK(coffer_import_error, import_error)
 
 ImportItem *
 import_item_new(void)

@@ -15,19 +15,19 @@ typedef struct {
   char *content_type;     /* NULL: text/plain */
   guint8 *secret;         /* sodium_malloc(); NULL when secret_len is 0 */
   gsize secret_len;
-  guint64 created;        /* seconds since the epoch, 0 unknown */
+  guint64 created; /* seconds since the epoch, 0 unknown */
   guint64 modified;
-  char *error;            /* NULL, or why this item could not be read */
+  char *error; /* NULL, or why this item could not be read */
 } ImportItem;
 
 typedef struct {
   char *label;
-  gboolean is_login;      /* the source's default/login collection */
+  gboolean is_login; /* the source's default/login collection */
   guint64 created;
   guint64 modified;
-  GPtrArray *aliases;     /* char*: aliases the source gives this collection */
-  GPtrArray *items;       /* ImportItem* */
-  char *error;            /* NULL, or why its items could not be read */
+  GPtrArray *aliases; /* char*: aliases the source gives this collection */
+  GPtrArray *items;   /* ImportItem* */
+  char *error;        /* NULL, or why its items could not be read */
 } ImportCollection;
 
 typedef struct {

@@ -97,13 +97,12 @@ field_kind(uint8_t tag, FieldKind *kind)
 static int
 message_rules(uint8_t type, uint64_t *allowed, uint64_t *required)
 {
-  const uint64_t status_fields = BIT(COFFER_FIELD_INITIALIZED) | BIT(COFFER_FIELD_LOCKED) |
-                                 BIT(COFFER_FIELD_COLLECTIONS) | BIT(COFFER_FIELD_ITEMS) |
-                                 BIT(COFFER_FIELD_STORE_BYTES) | BIT(COFFER_FIELD_STORE_PATH) |
-                                 BIT(COFFER_FIELD_AGENT_VERSION) | BIT(COFFER_FIELD_REMOTE_URL) |
-                                 BIT(COFFER_FIELD_REMOTE_USER) | BIT(COFFER_FIELD_LAST_SYNC) |
-                                 BIT(COFFER_FIELD_PENDING) | BIT(COFFER_FIELD_LAST_ERROR) |
-                                 BIT(COFFER_FIELD_REMOTE_BYTES);
+  const uint64_t status_fields =
+      BIT(COFFER_FIELD_INITIALIZED) | BIT(COFFER_FIELD_LOCKED) | BIT(COFFER_FIELD_COLLECTIONS) |
+      BIT(COFFER_FIELD_ITEMS) | BIT(COFFER_FIELD_STORE_BYTES) | BIT(COFFER_FIELD_STORE_PATH) |
+      BIT(COFFER_FIELD_AGENT_VERSION) | BIT(COFFER_FIELD_REMOTE_URL) | BIT(COFFER_FIELD_REMOTE_USER) |
+      BIT(COFFER_FIELD_LAST_SYNC) | BIT(COFFER_FIELD_PENDING) | BIT(COFFER_FIELD_LAST_ERROR) |
+      BIT(COFFER_FIELD_REMOTE_BYTES);
   const uint64_t sync_fields = BIT(COFFER_FIELD_PUSHED) | BIT(COFFER_FIELD_PULLED) | BIT(COFFER_FIELD_CONFLICTS) |
                                BIT(COFFER_FIELD_REFUSED) | BIT(COFFER_FIELD_HISTORY) |
                                BIT(COFFER_FIELD_HISTORY_REMOVED) | BIT(COFFER_FIELD_TOMBSTONES_REMOVED) |
@@ -587,9 +586,8 @@ valid_text(const uint8_t *s, size_t len)
 int
 coffer_control_access_encode(const CofferControlAccessEntry *e, uint8_t *out, size_t cap)
 {
-  if (e->decision > 1 || e->item == NULL || !valid_item_id(e->item, 32) || e->app_len == 0 ||
-      e->app_len > UINT32_MAX || e->label_len > UINT32_MAX || !valid_text(e->app, e->app_len) ||
-      !valid_text(e->label, e->label_len))
+  if (e->decision > 1 || e->item == NULL || !valid_item_id(e->item, 32) || e->app_len == 0 || e->app_len > UINT32_MAX ||
+      e->label_len > UINT32_MAX || !valid_text(e->app, e->app_len) || !valid_text(e->label, e->label_len))
     return -EBADMSG;
   if (e->app_len > cap || e->label_len > cap - e->app_len ||
       COFFER_CONTROL_ACCESS_FIXED > cap - e->app_len - e->label_len ||

@@ -90,9 +90,9 @@ typedef enum {
   COFFER_FIELD_BYTES_RECLAIMED = 0x28,    /* u64 BE */
   COFFER_FIELD_REMOTE_REMOVED = 0x29,     /* u64 BE */
   /* access control */
-  COFFER_FIELD_APP = 0x2a,                /* UTF-8, no NUL, not empty: an app identity, path or app id */
-  COFFER_FIELD_ACCESS = 0x2b,             /* decisions, see coffer_control_access_next() */
-  COFFER_FIELD_REVOKED = 0x2c,            /* u64 BE: decisions deleted */
+  COFFER_FIELD_APP = 0x2a,     /* UTF-8, no NUL, not empty: an app identity, path or app id */
+  COFFER_FIELD_ACCESS = 0x2b,  /* decisions, see coffer_control_access_next() */
+  COFFER_FIELD_REVOKED = 0x2c, /* u64 BE: decisions deleted */
 } CofferControlField;
 
 /* Error codes carried in ERROR_CODE of an ERROR response. */

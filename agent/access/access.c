@@ -25,8 +25,8 @@ typedef struct {
 typedef struct {
   CofferAccess *access; /* NULL once the access object is gone */
   char *sender;
-  GPtrArray *items;     /* ItemRef* */
-  GPtrArray *asked;     /* ItemRef* (borrowed from items): in the open question */
+  GPtrArray *items; /* ItemRef* */
+  GPtrArray *asked; /* ItemRef* (borrowed from items): in the open question */
   CofferAppInfo *caller;
   GTask *task;
   GCancellable *cancellable;
@@ -37,10 +37,10 @@ struct _CofferAccess {
   CofferPrompter *prompter;
   CofferAppInfoCache *apps;
   gboolean ask;
-  GQueue queue;        /* Check*, identified, waiting for their turn */
-  Check *asking;       /* the check whose question is open, or NULL */
-  GPtrArray *checks;   /* every live Check (for forget/free) */
-  GHashTable *denied;  /* sender -> set of item names denied until it leaves */
+  GQueue queue;       /* Check*, identified, waiting for their turn */
+  Check *asking;      /* the check whose question is open, or NULL */
+  GPtrArray *checks;  /* every live Check (for forget/free) */
+  GHashTable *denied; /* sender -> set of item names denied until it leaves */
 };
 
 static void process_queue(CofferAccess *access);
@@ -156,8 +156,7 @@ coffer_access_peek_app(CofferAccess *access, const char *sender)
 }
 
 void
-coffer_access_identify_async(CofferAccess *access, const char *sender, GAsyncReadyCallback callback,
-                             gpointer user_data)
+coffer_access_identify_async(CofferAccess *access, const char *sender, GAsyncReadyCallback callback, gpointer user_data)
 {
   coffer_app_info_lookup_async(access->apps, sender, callback, user_data);
 }
@@ -195,8 +194,7 @@ stored_allow(CofferVault *vault, const char *app, const char *item_name)
 }
 
 gboolean
-coffer_access_remember(CofferVault *vault, const char *app, const char *item_name, const char *label,
-                       GError **error)
+coffer_access_remember(CofferVault *vault, const char *app, const char *item_name, const char *label, GError **error)
 {
   CofferCollection *decisions = coffer_vault_get_access_collection(vault, TRUE, error);
   g_autoptr(GHashTable) attributes = NULL;
@@ -435,7 +433,8 @@ on_answer(GObject *source, GAsyncResult *result, gpointer user_data)
     check_done(check, denied_error("the user denied access to this secret"));
   } else {
     g_autofree char *why = g_strdup_printf("access to this secret needs the user's consent, and it could not be "
-                                           "asked for%s%s", error ? ": " : "", error ? error->message : "");
+                                           "asked for%s%s",
+                                           error ? ": " : "", error ? error->message : "");
     check_done(check, denied_error(why));
   }
   process_queue(access);

@@ -199,9 +199,9 @@ const char *
 coffer_app_exe_note(const char *path)
 {
   static const char *const interpreters[] = {
-    "python", "pypy", "perl", "ruby", "node", "nodejs", "deno", "bun", "java", "php", "lua", "luajit",
-    "tclsh", "wish", "guile", "gjs", "gjs-console", "osascript", "Rscript",
-    "sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox",
+    "python", "pypy",   "perl",  "ruby", "node",  "nodejs", "deno",        "bun",       "java",    "php",
+    "lua",    "luajit", "tclsh", "wish", "guile", "gjs",    "gjs-console", "osascript", "Rscript", "sh",
+    "bash",   "dash",   "zsh",   "ksh",  "mksh",  "fish",   "csh",         "tcsh",      "busybox",
   };
   static const char *const tools[] = {
     "secret-tool", "gdbus", "dbus-send", "busctl", "qdbus", "qdbus6", "gnome-keyring", "keyring",
@@ -361,8 +361,7 @@ hash_fd(int fd, GError **error)
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot read the executable: %s",
-                  g_strerror(errno));
+      g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "cannot read the executable: %s", g_strerror(errno));
       return NULL;
     }
     if (n == 0)

@@ -86,9 +86,8 @@ static GBytes *
 handle_revoke(CofferVault *vault, const CofferControlMessage *msg)
 {
   g_autofree char *app = g_strndup((const char *)msg->app.data, msg->app.len);
-  g_autofree char *item = coffer_control_has(msg, COFFER_FIELD_ITEM)
-                              ? g_strndup((const char *)msg->item.data, msg->item.len)
-                              : NULL;
+  g_autofree char *item =
+      coffer_control_has(msg, COFFER_FIELD_ITEM) ? g_strndup((const char *)msg->item.data, msg->item.len) : NULL;
   g_autoptr(GError) error = NULL;
   gint removed = coffer_access_revoke(vault, app, item, &error);
   CofferControlBuilder b;

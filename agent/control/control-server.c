@@ -42,7 +42,7 @@ struct _CofferControlServer {
   GSocketService *service;
   GList *connections; /* Conn*, each owned by its own pending operation */
   guint timeout_ms;
-  PendingRekey *rekey; /* shared with LOGIN jobs and UNLOCKs in flight */
+  PendingRekey *rekey;    /* shared with LOGIN jobs and UNLOCKs in flight */
   CofferSyncEngine *sync; /* not owned; NULL without sync */
 };
 
@@ -600,8 +600,9 @@ on_body(GObject *source, GAsyncResult *result, gpointer user_data)
     conn_free_body(c);
     g_debug("control: malformed request: %s", g_strerror(-r));
     c->close_after_reply = TRUE;
-    send_reply(c, coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL,
-                              r == -EPROTONOSUPPORT ? "unsupported protocol version" : "malformed request"));
+    send_reply(c, coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL, r == -EPROTONOSUPPORT
+                                                                              ? "unsupported protocol version"
+                                                                              : "malformed request"));
     return;
   }
   /* No deadline while the vault works: the connection is owned by the
@@ -639,7 +640,8 @@ on_header(GObject *source, GAsyncResult *result, gpointer user_data)
   if (r < 0) {
     /* Never read (or allocate for) an oversize body: answer and hang up. */
     c->close_after_reply = TRUE;
-    send_reply(c, coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL, r == -EMSGSIZE ? "message too large" : "malformed request"));
+    send_reply(c, coffer_control_reply_error(COFFER_CONTROL_ERR_PROTOCOL,
+                                             r == -EMSGSIZE ? "message too large" : "malformed request"));
     return;
   }
   c->body = sodium_malloc(len);

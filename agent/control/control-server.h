@@ -35,8 +35,8 @@ void coffer_control_server_set_sync_engine(CofferControlServer *server, CofferSy
  * a reset login password for the next UNLOCK (docs/pam.md).  The password is
  * copied at once.  finish() returns 0 or a CofferControlError and, if
  * message is not NULL, a text for people (or NULL) to g_free(). */
-void coffer_control_server_login_async(CofferControlServer *server, const char *password, gsize len,
-                                       gboolean create, GAsyncReadyCallback callback, gpointer user_data);
+void coffer_control_server_login_async(CofferControlServer *server, const char *password, gsize len, gboolean create,
+                                       GAsyncReadyCallback callback, gpointer user_data);
 guint32 coffer_control_server_login_finish(GAsyncResult *result, char **message);
 
 /* The control protocol's error code for a vault (or other) error. */

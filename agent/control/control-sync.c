@@ -168,9 +168,8 @@ on_sync_done(GObject *source, GAsyncResult *result, gpointer user_data)
   Pending *p = user_data;
   g_autoptr(GError) error = NULL;
   CofferSyncReport report;
-  gboolean ok = p->request->type == COFFER_CONTROL_JOIN
-                    ? coffer_sync_engine_join_finish(NULL, result, &report, &error)
-                    : coffer_sync_engine_sync_finish(NULL, result, &report, &error);
+  gboolean ok = p->request->type == COFFER_CONTROL_JOIN ? coffer_sync_engine_join_finish(NULL, result, &report, &error)
+                                                        : coffer_sync_engine_sync_finish(NULL, result, &report, &error);
   pending_reply(p, ok ? reply_report(&report) : reply_gerror(error));
 }
 

@@ -180,7 +180,7 @@ coffer_assuan_build_command(const char *keyword, const char *argument)
 
 /* ---- the client --------------------------------------------------------------- */
 
-G_DEFINE_QUARK(coffer - assuan - error - quark, coffer_assuan_error)
+G_DEFINE_QUARK(coffer_assuan_error, coffer_assuan_error)
 
 #define READ_CHUNK 1024
 

@@ -12,8 +12,8 @@ coffer_prompter_default_init(CofferPrompterInterface *iface)
 }
 
 void
-coffer_prompter_unlock_async(CofferPrompter *self, CofferVault *vault, const char *window_id,
-                             GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+coffer_prompter_unlock_async(CofferPrompter *self, CofferVault *vault, const char *window_id, GCancellable *cancellable,
+                             GAsyncReadyCallback callback, gpointer user_data)
 {
   COFFER_PROMPTER_GET_IFACE(self)->unlock_async(self, vault, window_id, cancellable, callback, user_data);
 }
@@ -38,9 +38,9 @@ coffer_prompter_change_password_finish(CofferPrompter *self, GAsyncResult *resul
 }
 
 void
-coffer_prompter_confirm_async(CofferPrompter *self, const char *title, const char *description,
-                              const char *ok_label, const char *cancel_label, const char *notok_label,
-                              GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+coffer_prompter_confirm_async(CofferPrompter *self, const char *title, const char *description, const char *ok_label,
+                              const char *cancel_label, const char *notok_label, GCancellable *cancellable,
+                              GAsyncReadyCallback callback, gpointer user_data)
 {
   COFFER_PROMPTER_GET_IFACE(self)->confirm_async(self, title, description, ok_label, cancel_label, notok_label,
                                                  cancellable, callback, user_data);
@@ -66,7 +66,7 @@ G_DEFINE_TYPE_WITH_CODE(CofferExternalPrompter, coffer_external_prompter, G_TYPE
 
 /* One wait: completes on the first lock-changed(FALSE) or on cancellation. */
 typedef struct {
-  CofferVault *vault;   /* reference */
+  CofferVault *vault; /* reference */
   gulong lock_handler;
   gulong cancel_handler;
   GCancellable *cancellable;
@@ -132,8 +132,8 @@ on_cancelled(GCancellable *cancellable, GTask *task)
 }
 
 static void
-external_unlock_async(CofferPrompter *self, CofferVault *vault, const char *window_id,
-                      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+external_unlock_async(CofferPrompter *self, CofferVault *vault, const char *window_id, GCancellable *cancellable,
+                      GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new(self, NULL, callback, user_data);
   Wait *wait = g_new0(Wait, 1);

@@ -30,8 +30,8 @@ G_DECLARE_INTERFACE(CofferPrompter, coffer_prompter, COFFER, PROMPTER, GObject)
 struct _CofferPrompterInterface {
   GTypeInterface parent_iface;
 
-  void (*unlock_async)(CofferPrompter *self, CofferVault *vault, const char *window_id,
-                       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+  void (*unlock_async)(CofferPrompter *self, CofferVault *vault, const char *window_id, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data);
   gboolean (*unlock_finish)(CofferPrompter *self, GAsyncResult *result, GError **error);
 
   void (*change_password_async)(CofferPrompter *self, CofferVault *vault, const char *window_id,
@@ -46,19 +46,17 @@ struct _CofferPrompterInterface {
 
 /* The answer to a confirmation. */
 typedef enum {
-  COFFER_CONFIRM_ALLOW,   /* the OK button */
-  COFFER_CONFIRM_DENY,    /* the "not OK" button, or no way to ask */
-  COFFER_CONFIRM_CANCEL,  /* cancelled, timed out, dismissed, or the prompt failed */
+  COFFER_CONFIRM_ALLOW,  /* the OK button */
+  COFFER_CONFIRM_DENY,   /* the "not OK" button, or no way to ask */
+  COFFER_CONFIRM_CANCEL, /* cancelled, timed out, dismissed, or the prompt failed */
 } CofferConfirmResult;
 
 void coffer_prompter_unlock_async(CofferPrompter *self, CofferVault *vault, const char *window_id,
-                                  GCancellable *cancellable, GAsyncReadyCallback callback,
-                                  gpointer user_data);
+                                  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 gboolean coffer_prompter_unlock_finish(CofferPrompter *self, GAsyncResult *result, GError **error);
 
 void coffer_prompter_change_password_async(CofferPrompter *self, CofferVault *vault, const char *window_id,
-                                           GCancellable *cancellable, GAsyncReadyCallback callback,
-                                           gpointer user_data);
+                                           GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 gboolean coffer_prompter_change_password_finish(CofferPrompter *self, GAsyncResult *result, GError **error);
 
 /* Asks a question with up to three answers.  ok_label is required;

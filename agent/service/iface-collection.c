@@ -89,7 +89,8 @@ create_item(CofferService *service, CofferCollection *collection, GVariant *para
 
   g_variant_get(parameters, "(@a{sv}@(oayays)b)", &properties, &secret, &replace);
   if (coffer_collection_is_locked(collection)) {
-    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED, "the collection is locked");
+    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED,
+                                                  "the collection is locked");
     return;
   }
   if (!item_properties(properties, &label, &attributes, &error) ||
@@ -133,8 +134,7 @@ on_creator(GObject *source, GAsyncResult *result, gpointer user_data)
   if (collection == NULL)
     return_taken_error(invocation, error);
   else
-    create_item(pending->service, collection, g_dbus_method_invocation_get_parameters(invocation), invocation,
-                creator);
+    create_item(pending->service, collection, g_dbus_method_invocation_get_parameters(invocation), invocation, creator);
   g_object_unref(invocation);
   g_free(pending);
 }
@@ -252,5 +252,6 @@ collection_set_property(GDBusConnection *connection, const char *sender, const c
   return TRUE;
 }
 
-const GDBusInterfaceVTable coffer_collection_vtable = { collection_method, collection_get_property,
-                                                        collection_set_property, { 0 } };
+const GDBusInterfaceVTable coffer_collection_vtable = {
+  collection_method, collection_get_property, collection_set_property, { 0 }
+};

@@ -94,8 +94,8 @@ item_get_secret(CofferService *service, CofferItem *item, GVariant *parameters, 
   pending->service = service;
   pending->invocation = g_object_ref(invocation);
   pending->session_path = g_strdup(session_path);
-  coffer_access_check_async(service->access, g_dbus_method_invocation_get_sender(invocation), &item, 1,
-                            on_read_checked, pending);
+  coffer_access_check_async(service->access, g_dbus_method_invocation_get_sender(invocation), &item, 1, on_read_checked,
+                            pending);
 }
 
 static void
@@ -109,7 +109,8 @@ item_set_secret(CofferService *service, CofferItem *item, GVariant *parameters, 
   gboolean ok;
 
   if (coffer_item_is_locked(item)) {
-    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED, "the item is locked");
+    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_IS_LOCKED,
+                                                  "the item is locked");
     return;
   }
   if (!coffer_session_decode_secret(service, secret, g_dbus_method_invocation_get_sender(invocation), &plain,
@@ -127,8 +128,8 @@ item_set_secret(CofferService *service, CofferItem *item, GVariant *parameters, 
 }
 
 static void
-item_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface,
-            const char *method, GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
+item_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface, const char *method,
+            GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   static const struct {
     const char *name;

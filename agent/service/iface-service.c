@@ -35,8 +35,7 @@ open_session(CofferService *service, GVariant *parameters, GDBusMethodInvocation
   /* Every client opens a session before it stores anything: find out who
    * it is now, so its CreateItem rarely waits for that. */
   if (coffer_access_peek_app(service->access, g_dbus_method_invocation_get_sender(invocation)) == NULL)
-    coffer_access_identify_async(service->access, g_dbus_method_invocation_get_sender(invocation), on_identified,
-                                 NULL);
+    coffer_access_identify_async(service->access, g_dbus_method_invocation_get_sender(invocation), on_identified, NULL);
   g_dbus_method_invocation_return_value(invocation, g_variant_new("(vo)", output, path));
 }
 
@@ -109,9 +108,9 @@ create_collection(CofferService *service, GVariant *parameters, GDBusMethodInvoc
   request->alias = g_strdup(alias);
   if (coffer_vault_is_locked(service->vault)) {
     /* A new collection needs the vault key: unlock (or create) first. */
-    const char *prompt = coffer_prompt_new(service, g_dbus_method_invocation_get_sender(invocation),
-                                           create_collection_now, request, (GDestroyNotify)new_collection_free,
-                                           g_variant_new_object_path("/"));
+    const char *prompt =
+        coffer_prompt_new(service, g_dbus_method_invocation_get_sender(invocation), create_collection_now, request,
+                          (GDestroyNotify)new_collection_free, g_variant_new_object_path("/"));
     g_dbus_method_invocation_return_value(invocation, g_variant_new("(oo)", "/", prompt));
     return;
   }
@@ -192,10 +191,8 @@ unlock(CofferService *service, GVariant *parameters, GDBusMethodInvocation *invo
   }
   if (need_prompt)
     prompt = coffer_prompt_new(service, g_dbus_method_invocation_get_sender(invocation), unlocked_objects,
-                               g_steal_pointer(&objects), (GDestroyNotify)g_strfreev,
-                               g_variant_new_objv(NULL, 0));
-  g_dbus_method_invocation_return_value(invocation,
-                                        g_variant_new("(@aoo)", coffer_paths_variant(unlocked), prompt));
+                               g_steal_pointer(&objects), (GDestroyNotify)g_strfreev, g_variant_new_objv(NULL, 0));
+  g_dbus_method_invocation_return_value(invocation, g_variant_new("(@aoo)", coffer_paths_variant(unlocked), prompt));
 }
 
 static void
@@ -342,8 +339,8 @@ get_secrets(CofferService *service, GVariant *parameters, GDBusMethodInvocation 
   pending->checked = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   for (guint i = 0; i < found->len; i++)
     g_hash_table_add(pending->checked, g_strdup(coffer_item_get_name(found->pdata[i])));
-  coffer_access_check_async(service->access, sender, (CofferItem *const *)found->pdata, found->len,
-                            on_secrets_checked, pending);
+  coffer_access_check_async(service->access, sender, (CofferItem *const *)found->pdata, found->len, on_secrets_checked,
+                            pending);
 }
 
 static void
@@ -388,16 +385,21 @@ fail:
 }
 
 static void
-service_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface,
-               const char *method, GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
+service_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface, const char *method,
+               GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   static const struct {
     const char *name;
     void (*handler)(CofferService *, GVariant *, GDBusMethodInvocation *);
   } methods[] = {
-    { "OpenSession", open_session }, { "CreateCollection", create_collection }, { "SearchItems", search_items },
-    { "Unlock", unlock },            { "Lock", lock },                          { "GetSecrets", get_secrets },
-    { "ReadAlias", read_alias },     { "SetAlias", set_alias },
+    { "OpenSession", open_session },
+    { "CreateCollection", create_collection },
+    { "SearchItems", search_items },
+    { "Unlock", unlock },
+    { "Lock", lock },
+    { "GetSecrets", get_secrets },
+    { "ReadAlias", read_alias },
+    { "SetAlias", set_alias },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS(methods); i++)

@@ -24,14 +24,14 @@ typedef enum { PROMPT_UNLOCK, PROMPT_CHANGE_PASSWORD } PromptKind;
 struct CofferSharedUnlock {
   CofferService *service;
   GCancellable *cancellable;
-  GPtrArray *waiters;          /* CofferPrompt* (references) */
+  GPtrArray *waiters; /* CofferPrompt* (references) */
 };
 
 struct CofferPrompt {
   gint refs;
   PromptKind kind;
-  CofferSharedUnlock *shared;  /* the request this prompt waits for, or NULL */
-  CofferService *service;      /* NULL once the prompt is finished */
+  CofferSharedUnlock *shared; /* the request this prompt waits for, or NULL */
+  CofferService *service;     /* NULL once the prompt is finished */
   char *path;
   char *owner;
   CofferPromptAction action;
@@ -91,8 +91,8 @@ coffer_prompt_new(CofferService *service, const char *owner, CofferPromptAction 
 }
 
 const char *
-coffer_prompt_new_change_password(CofferService *service, const char *owner, CofferPromptAction action,
-                                  gpointer data, GDestroyNotify data_free, GVariant *empty_result)
+coffer_prompt_new_change_password(CofferService *service, const char *owner, CofferPromptAction action, gpointer data,
+                                  GDestroyNotify data_free, GVariant *empty_result)
 {
   return prompt_new(service, PROMPT_CHANGE_PASSWORD, owner, action, data, data_free, empty_result);
 }
@@ -175,8 +175,8 @@ prompt_join_unlock(CofferService *service, CofferPrompt *prompt, const char *win
   g_ptr_array_add(shared->waiters, prompt_ref(prompt));
   prompt->shared = shared;
   if (start)
-    coffer_prompter_unlock_async(service->prompter, service->vault, window_id, shared->cancellable,
-                                 on_shared_unlocked, shared);
+    coffer_prompter_unlock_async(service->prompter, service->vault, window_id, shared->cancellable, on_shared_unlocked,
+                                 shared);
 }
 
 /* Stops waiting; the request is cancelled when nobody else waits for it. */
@@ -208,14 +208,13 @@ on_password_changed(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static void
-prompt_prompt(CofferService *service, CofferPrompt *prompt, GVariant *parameters,
-              GDBusMethodInvocation *invocation)
+prompt_prompt(CofferService *service, CofferPrompt *prompt, GVariant *parameters, GDBusMethodInvocation *invocation)
 {
   const char *window_id;
 
   if (prompt->started) {
     g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_ALREADY_EXISTS,
-                                               "the prompt is already running");
+                                                  "the prompt is already running");
     return;
   }
   g_variant_get(parameters, "(&s)", &window_id);
@@ -239,14 +238,15 @@ prompt_dismiss(CofferService *service, CofferPrompt *prompt, GDBusMethodInvocati
 }
 
 static void
-prompt_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface,
-              const char *method, GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
+prompt_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface, const char *method,
+              GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   CofferService *service = user_data;
   CofferPrompt *prompt = g_hash_table_lookup(service->prompts, path);
 
   if (prompt == NULL) {
-    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SUCH_OBJECT, "no such prompt");
+    g_dbus_method_invocation_return_error_literal(invocation, COFFER_SECRET_ERROR, COFFER_SECRET_ERROR_NO_SUCH_OBJECT,
+                                                  "no such prompt");
     return;
   }
   if (g_strcmp0(prompt->owner, sender) != 0) {

@@ -45,18 +45,18 @@ struct CofferService {
   CofferVault *vault;
   CofferPrompter *prompter;
   GDBusNodeInfo *node_info;
-  GHashTable *registrations;   /* container path -> registration id */
-  GHashTable *sessions;        /* path -> CofferSession* (owned) */
-  GHashTable *prompts;         /* path -> CofferPrompt* (reference) */
-  CofferSharedUnlock *pending_unlock;  /* the unlock prompts wait for (prompt.c) */
+  GHashTable *registrations;          /* container path -> registration id */
+  GHashTable *sessions;               /* path -> CofferSession* (owned) */
+  GHashTable *prompts;                /* path -> CofferPrompt* (reference) */
+  CofferSharedUnlock *pending_unlock; /* the unlock prompts wait for (prompt.c) */
   guint64 next_session;
   guint64 next_prompt;
   guint name_owner_subscription;
-  GArray *vault_handlers;      /* gulong */
-  void (*activity)(gpointer);  /* coffer_service_set_activity_callback() */
+  GArray *vault_handlers;     /* gulong */
+  void (*activity)(gpointer); /* coffer_service_set_activity_callback() */
   gpointer activity_data;
-  CofferPortal *portal;        /* iface-portal.c */
-  CofferAccess *access;        /* per-application access control (agent/access/) */
+  CofferPortal *portal; /* iface-portal.c */
+  CofferAccess *access; /* per-application access control (agent/access/) */
 };
 
 /* service.c */
@@ -74,8 +74,8 @@ void coffer_service_emit(CofferService *service, const char *destination, const 
                          const char *signal, GVariant *parameters);
 void coffer_service_emit_properties(CofferService *service, const char *path, const char *iface,
                                     const char *const *names);
-GVariant *coffer_service_get_property(CofferService *service, const char *path, const char *iface,
-                                      const char *name, GError **error);
+GVariant *coffer_service_get_property(CofferService *service, const char *path, const char *iface, const char *name,
+                                      GError **error);
 GHashTable *coffer_attributes_from_variant(GVariant *dict);
 GVariant *coffer_paths_variant(GPtrArray *paths);
 
@@ -98,8 +98,8 @@ void coffer_session_free(CofferSession *session);
 GVariant *coffer_session_encode_secret(CofferService *service, CofferSession *session, CofferItem *item,
                                        GError **error);
 /* Decodes a (oayays) Secret from sender into sodium memory. */
-gboolean coffer_session_decode_secret(CofferService *service, GVariant *secret, const char *sender,
-                                      guint8 **plain, gsize *plain_len, char **content_type, GError **error);
+gboolean coffer_session_decode_secret(CofferService *service, GVariant *secret, const char *sender, guint8 **plain,
+                                      gsize *plain_len, char **content_type, GError **error);
 void coffer_service_forget_peer(CofferService *service, const char *name);
 
 /* prompt.c */

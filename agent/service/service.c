@@ -93,8 +93,7 @@ coffer_secret_error_quark(void)
 {
   static gsize quark = 0;
 
-  g_dbus_error_register_error_domain("coffer-secret-error-quark", &quark, secret_errors,
-                                     G_N_ELEMENTS(secret_errors));
+  g_dbus_error_register_error_domain("coffer-secret-error-quark", &quark, secret_errors, G_N_ELEMENTS(secret_errors));
   return (GQuark)quark;
 }
 
@@ -175,8 +174,7 @@ coffer_service_get_property(CofferService *service, const char *path, const char
 }
 
 void
-coffer_service_emit_properties(CofferService *service, const char *path, const char *iface,
-                               const char *const *names)
+coffer_service_emit_properties(CofferService *service, const char *path, const char *iface, const char *const *names)
 {
   GVariantBuilder changed;
 
@@ -203,8 +201,8 @@ typedef enum { NODE_NONE, NODE_SERVICE, NODE_COLLECTION, NODE_ITEM, NODE_SESSION
 static NodeKind
 node_kind(const char *container, const char *node)
 {
-  gboolean item_container = g_str_has_prefix(container, SECRET_COLLECTION_PREFIX "/") ||
-                            g_str_has_prefix(container, SECRET_ALIAS_PREFIX "/");
+  gboolean item_container =
+      g_str_has_prefix(container, SECRET_COLLECTION_PREFIX "/") || g_str_has_prefix(container, SECRET_ALIAS_PREFIX "/");
 
   if (g_strcmp0(container, SECRET_PATH) == 0)
     return node == NULL ? NODE_SERVICE : NODE_NONE;
@@ -225,8 +223,9 @@ node_kind(const char *container, const char *node)
 static const char *
 node_interface(NodeKind kind)
 {
-  static const char *const names[] = { NULL, SECRET_SERVICE_IFACE, SECRET_COLLECTION_IFACE, SECRET_ITEM_IFACE,
-                                       SECRET_SESSION_IFACE, SECRET_PROMPT_IFACE };
+  static const char *const names[] = {
+    NULL, SECRET_SERVICE_IFACE, SECRET_COLLECTION_IFACE, SECRET_ITEM_IFACE, SECRET_SESSION_IFACE, SECRET_PROMPT_IFACE
+  };
   return names[kind];
 }
 
@@ -303,7 +302,7 @@ subtree_introspect(GDBusConnection *connection, const char *sender, const char *
 
   if (iface != NULL)
     g_ptr_array_add(infos, g_dbus_interface_info_ref(coffer_service_interface(service, iface)));
-  if (node_kind(container, node) == NODE_SERVICE)  /* gnome-keyring's extension, iface-gnome.c */
+  if (node_kind(container, node) == NODE_SERVICE) /* gnome-keyring's extension, iface-gnome.c */
     g_ptr_array_add(infos, g_dbus_interface_info_ref(coffer_gnome_interface_info()));
   g_ptr_array_add(infos, NULL);
   return (GDBusInterfaceInfo **)g_ptr_array_free(infos, FALSE);
@@ -434,8 +433,7 @@ emit_item_signal(CofferService *service, const char *collection, const char *ite
 
   if (coffer_vault_is_internal_collection(collection))
     return;
-  coffer_service_emit(service, NULL, collection_path, SECRET_COLLECTION_IFACE, signal,
-                      g_variant_new("(o)", item_path));
+  coffer_service_emit(service, NULL, collection_path, SECRET_COLLECTION_IFACE, signal, g_variant_new("(o)", item_path));
 }
 
 /* A collection's Items changed.  The list is sent as invalidated, not as a

@@ -10,7 +10,7 @@
 
 struct CofferSession {
   char *path;
-  char *owner;                 /* unique bus name */
+  char *owner; /* unique bus name */
   CofferTransport *transport;
 };
 
@@ -106,8 +106,8 @@ coffer_session_decode_secret(CofferService *service, GVariant *secret, const cha
 }
 
 static void
-session_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface,
-               const char *method, GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
+session_method(GDBusConnection *connection, const char *sender, const char *path, const char *iface, const char *method,
+               GVariant *parameters, GDBusMethodInvocation *invocation, gpointer user_data)
 {
   CofferService *service = user_data;
   GError *error = NULL;

@@ -17,52 +17,54 @@
  * has a handful of attributes) are kept prepared, larger ones prepared per
  * call. */
 #define FIND_CACHE_MAX 16
-#define SQLITE_MAGIC "SQLite format 3"  /* 16 bytes with the NUL */
+#define SQLITE_MAGIC "SQLite format 3" /* 16 bytes with the NUL */
 #define SQLITE_HEADER_BYTES 100
 
 struct CofferStore {
   sqlite3 *db;
   char *path;
   sqlite3_stmt *stmts[COFFER_STORE_N_STMTS];
-  sqlite3_stmt *find[FIND_CACHE_MAX + 1];  /* by number of distinct hashes */
-  guint depth;       /* begin calls not yet matched by commit/rollback */
-  gboolean aborted;  /* rolled back below the outermost level */
+  sqlite3_stmt *find[FIND_CACHE_MAX + 1]; /* by number of distinct hashes */
+  guint depth;                            /* begin calls not yet matched by commit/rollback */
+  gboolean aborted;                       /* rolled back below the outermost level */
 };
 
 /* Format 1.  Later formats add columns/tables through user_version
  * migrations; sync already has its columns (etag, dirty). */
-static const char schema_sql[] =
-  "CREATE TABLE meta ("
-  "  key   TEXT PRIMARY KEY NOT NULL,"
-  "  value BLOB NOT NULL"
-  ") WITHOUT ROWID;"
-  "CREATE TABLE records ("
-  "  id        BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),"
-  "  kind      INTEGER NOT NULL,"
-  "  parent    BLOB CHECK (parent IS NULL OR length(parent) = 16),"
-  "  tombstone INTEGER NOT NULL DEFAULT 0,"
-  "  envelope  BLOB NOT NULL,"
-  "  etag      TEXT,"
-  "  dirty     INTEGER NOT NULL DEFAULT 1"
-  ");"
-  "CREATE INDEX records_parent ON records (parent);"
-  "CREATE INDEX records_dirty ON records (id) WHERE dirty = 1;"
-  "CREATE TABLE lookup ("
-  "  record BLOB NOT NULL REFERENCES records (id) ON DELETE CASCADE,"
-  "  hash   BLOB NOT NULL CHECK (length(hash) = 32),"
-  "  PRIMARY KEY (record, hash)"
-  ") WITHOUT ROWID;"
-  "CREATE INDEX lookup_hash ON lookup (hash);"
-  "CREATE TABLE history ("
-  "  seq      INTEGER PRIMARY KEY,"
-  "  record   BLOB NOT NULL CHECK (length(record) = 16),"
-  "  added    INTEGER NOT NULL,"
-  "  envelope BLOB NOT NULL"
-  ");"
-  "CREATE INDEX history_record ON history (record);";
+static const char schema_sql[] = "CREATE TABLE meta ("
+                                 "  key   TEXT PRIMARY KEY NOT NULL,"
+                                 "  value BLOB NOT NULL"
+                                 ") WITHOUT ROWID;"
+                                 "CREATE TABLE records ("
+                                 "  id        BLOB PRIMARY KEY NOT NULL CHECK (length(id) = 16),"
+                                 "  kind      INTEGER NOT NULL,"
+                                 "  parent    BLOB CHECK (parent IS NULL OR length(parent) = 16),"
+                                 "  tombstone INTEGER NOT NULL DEFAULT 0,"
+                                 "  envelope  BLOB NOT NULL,"
+                                 "  etag      TEXT,"
+                                 "  dirty     INTEGER NOT NULL DEFAULT 1"
+                                 ");"
+                                 "CREATE INDEX records_parent ON records (parent);"
+                                 "CREATE INDEX records_dirty ON records (id) WHERE dirty = 1;"
+                                 "CREATE TABLE lookup ("
+                                 "  record BLOB NOT NULL REFERENCES records (id) ON DELETE CASCADE,"
+                                 "  hash   BLOB NOT NULL CHECK (length(hash) = 32),"
+                                 "  PRIMARY KEY (record, hash)"
+                                 ") WITHOUT ROWID;"
+                                 "CREATE INDEX lookup_hash ON lookup (hash);"
+                                 "CREATE TABLE history ("
+                                 "  seq      INTEGER PRIMARY KEY,"
+                                 "  record   BLOB NOT NULL CHECK (length(record) = 16),"
+                                 "  added    INTEGER NOT NULL,"
+                                 "  envelope BLOB NOT NULL"
+                                 ");"
+                                 "CREATE INDEX history_record ON history (record);";
 
 static const char *const schema_indexes[] = {
-  "records_parent", "records_dirty", "lookup_hash", "history_record",
+  "records_parent",
+  "records_dirty",
+  "lookup_hash",
+  "history_record",
 };
 
 static const char *const stmt_sql[COFFER_STORE_N_STMTS] = {
@@ -70,62 +72,49 @@ static const char *const stmt_sql[COFFER_STORE_N_STMTS] = {
   [COFFER_STORE_STMT_COMMIT] = "COMMIT",
   [COFFER_STORE_STMT_ROLLBACK] = "ROLLBACK",
   [COFFER_STORE_STMT_GET_META] = "SELECT value FROM meta WHERE key = ?1",
-  [COFFER_STORE_STMT_SET_META] =
-    "INSERT INTO meta (key, value) VALUES (?1, ?2)"
-    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+  [COFFER_STORE_STMT_SET_META] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
+                                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
   /* An upsert, not INSERT OR REPLACE: replace deletes the row first, which
    * would cascade to the record's lookup rows and forget its etag. */
-  [COFFER_STORE_STMT_PUT_RECORD] =
-    "INSERT INTO records (id, kind, parent, tombstone, envelope, dirty)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, 1)"
-    " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
-    " parent = excluded.parent, tombstone = excluded.tombstone,"
-    " envelope = excluded.envelope, dirty = 1",
-  [COFFER_STORE_STMT_GET_RECORD] =
-    "SELECT id, kind, parent, tombstone, envelope FROM records WHERE id = ?1",
+  [COFFER_STORE_STMT_PUT_RECORD] = "INSERT INTO records (id, kind, parent, tombstone, envelope, dirty)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5, 1)"
+                                   " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+                                   " parent = excluded.parent, tombstone = excluded.tombstone,"
+                                   " envelope = excluded.envelope, dirty = 1",
+  [COFFER_STORE_STMT_GET_RECORD] = "SELECT id, kind, parent, tombstone, envelope FROM records WHERE id = ?1",
   [COFFER_STORE_STMT_REMOVE_RECORD] = "DELETE FROM records WHERE id = ?1",
-  [COFFER_STORE_STMT_ALL_RECORDS] =
-    "SELECT id, kind, parent, tombstone, envelope FROM records",
+  [COFFER_STORE_STMT_ALL_RECORDS] = "SELECT id, kind, parent, tombstone, envelope FROM records",
   [COFFER_STORE_STMT_CLEAR_LOOKUP] = "DELETE FROM lookup WHERE record = ?1",
-  [COFFER_STORE_STMT_ADD_LOOKUP] =
-    "INSERT INTO lookup (record, hash) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
-  [COFFER_STORE_STMT_ALL_ITEMS] =
-    "SELECT id FROM records WHERE kind = 2 AND tombstone = 0",
-  [COFFER_STORE_STMT_ADD_HISTORY] =
-    "INSERT INTO history (record, added, envelope) VALUES (?1, ?2, ?3)",
-  [COFFER_STORE_STMT_COUNT_RECORDS] =
-    "SELECT coalesce(sum(kind = 1 AND tombstone = 0), 0),"
-    " coalesce(sum(kind = 2 AND tombstone = 0), 0),"
-    " coalesce(sum(tombstone != 0), 0) FROM records",
+  [COFFER_STORE_STMT_ADD_LOOKUP] = "INSERT INTO lookup (record, hash) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+  [COFFER_STORE_STMT_ALL_ITEMS] = "SELECT id FROM records WHERE kind = 2 AND tombstone = 0",
+  [COFFER_STORE_STMT_ADD_HISTORY] = "INSERT INTO history (record, added, envelope) VALUES (?1, ?2, ?3)",
+  [COFFER_STORE_STMT_COUNT_RECORDS] = "SELECT coalesce(sum(kind = 1 AND tombstone = 0), 0),"
+                                      " coalesce(sum(kind = 2 AND tombstone = 0), 0),"
+                                      " coalesce(sum(tombstone != 0), 0) FROM records",
   [COFFER_STORE_STMT_COUNT_HISTORY] = "SELECT count(*) FROM history",
   /* A record as the remote has it: clean, with its ETag. */
-  [COFFER_STORE_STMT_PUT_SYNCED] =
-    "INSERT INTO records (id, kind, parent, tombstone, envelope, etag, dirty)"
-    " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)"
-    " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
-    " parent = excluded.parent, tombstone = excluded.tombstone,"
-    " envelope = excluded.envelope, etag = excluded.etag, dirty = 0",
+  [COFFER_STORE_STMT_PUT_SYNCED] = "INSERT INTO records (id, kind, parent, tombstone, envelope, etag, dirty)"
+                                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)"
+                                   " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+                                   " parent = excluded.parent, tombstone = excluded.tombstone,"
+                                   " envelope = excluded.envelope, etag = excluded.etag, dirty = 0",
   [COFFER_STORE_STMT_GET_SYNC_STATE] = "SELECT etag, dirty FROM records WHERE id = ?1",
   /* Clean only if what was pushed is still what we hold. */
-  [COFFER_STORE_STMT_MARK_PUSHED] =
-    "UPDATE records SET etag = ?2,"
-    " dirty = CASE WHEN envelope = ?3 THEN 0 ELSE dirty END WHERE id = ?1",
+  [COFFER_STORE_STMT_MARK_PUSHED] = "UPDATE records SET etag = ?2,"
+                                    " dirty = CASE WHEN envelope = ?3 THEN 0 ELSE dirty END WHERE id = ?1",
   [COFFER_STORE_STMT_MARK_DIRTY] = "UPDATE records SET dirty = 1 WHERE id = ?1",
-  [COFFER_STORE_STMT_DIRTY_RECORDS] =
-    "SELECT id, kind, parent, tombstone, envelope, etag FROM records WHERE dirty = 1",
-  [COFFER_STORE_STMT_HISTORY_OF] =
-    "SELECT seq, added, envelope FROM history WHERE record = ?1 ORDER BY seq DESC",
+  [COFFER_STORE_STMT_DIRTY_RECORDS] = "SELECT id, kind, parent, tombstone, envelope, etag FROM records WHERE dirty = 1",
+  [COFFER_STORE_STMT_HISTORY_OF] = "SELECT seq, added, envelope FROM history WHERE record = ?1 ORDER BY seq DESC",
   [COFFER_STORE_STMT_GET_HISTORY] = "SELECT record, added, envelope FROM history WHERE seq = ?1",
-  [COFFER_STORE_STMT_TOMBSTONES] =
-    "SELECT id, kind, parent, tombstone, envelope FROM records WHERE tombstone = 1",
+  [COFFER_STORE_STMT_TOMBSTONES] = "SELECT id, kind, parent, tombstone, envelope FROM records WHERE tombstone = 1",
   /* Older than ?1 and not among the newest ?2 versions of its record. */
   [COFFER_STORE_STMT_REMOVE_HISTORY] =
-    "DELETE FROM history WHERE added < ?1 AND seq NOT IN"
-    " (SELECT h.seq FROM history h WHERE h.record = history.record ORDER BY h.seq DESC LIMIT ?2)"
-    " RETURNING length(envelope)",
+      "DELETE FROM history WHERE added < ?1 AND seq NOT IN"
+      " (SELECT h.seq FROM history h WHERE h.record = history.record ORDER BY h.seq DESC LIMIT ?2)"
+      " RETURNING length(envelope)",
 };
 
-G_DEFINE_QUARK(coffer-store-error-quark, coffer_store_error)
+G_DEFINE_QUARK(coffer_store_error, coffer_store_error)
 
 /* A kept statement borrowed for one call: the cleanup resets it and drops
  * its bindings (which may point into the caller's buffers). */
@@ -154,7 +143,7 @@ error_code_for(int rc)
   case SQLITE_CORRUPT:
   case SQLITE_NOTADB:
     return COFFER_STORE_ERROR_CORRUPT;
-  default:  /* FULL, IOERR, BUSY, CANTOPEN, READONLY, constraints, ... */
+  default: /* FULL, IOERR, BUSY, CANTOPEN, READONLY, constraints, ... */
     return COFFER_STORE_ERROR_IO;
   }
 }
@@ -214,8 +203,7 @@ check_writable(CofferStore *store, GError **error)
 {
   if (!store->aborted)
     return TRUE;
-  g_set_error_literal(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO,
-                      "the transaction was rolled back");
+  g_set_error_literal(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO, "the transaction was rolled back");
   return FALSE;
 }
 
@@ -232,15 +220,13 @@ make_private_dir(const char *dir, GError **error)
     return FALSE;
   if (mkdir(dir, 0700) != 0) {
     if (errno == EEXIST && g_file_test(dir, G_FILE_TEST_IS_DIR))
-      return TRUE;  /* created meanwhile by someone else: not ours to chmod */
-    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO,
-                "cannot create %s: %s", dir, g_strerror(errno));
+      return TRUE; /* created meanwhile by someone else: not ours to chmod */
+    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO, "cannot create %s: %s", dir, g_strerror(errno));
     return FALSE;
   }
   /* The umask may have taken bits away (never added any). */
   if (chmod(dir, 0700) != 0) {
-    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO,
-                "cannot chmod %s: %s", dir, g_strerror(errno));
+    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO, "cannot chmod %s: %s", dir, g_strerror(errno));
     return FALSE;
   }
   return TRUE;
@@ -249,8 +235,7 @@ make_private_dir(const char *dir, GError **error)
 static gboolean
 io_fail(GError **error, const char *what, const char *path, int errsv)
 {
-  g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO,
-              "cannot %s %s: %s", what, path, g_strerror(errsv));
+  g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO, "cannot %s %s: %s", what, path, g_strerror(errsv));
   return FALSE;
 }
 
@@ -263,7 +248,7 @@ prepare_file(const char *path, GError **error)
   if (fd < 0 && errno == ENOENT) {
     fd = open(path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 && errno == EEXIST)
-      fd = open(path, O_RDONLY | O_CLOEXEC);  /* lost a race: check theirs */
+      fd = open(path, O_RDONLY | O_CLOEXEC); /* lost a race: check theirs */
   }
   if (fd < 0)
     return io_fail(error, "open", path, errno);
@@ -327,8 +312,7 @@ exec(CofferStore *store, const char *sql, GError **error)
 static gboolean
 not_a_store(CofferStore *store, GError **error, const char *why)
 {
-  g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT,
-              "%s is not a coffer store (%s)", store->path, why);
+  g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT, "%s is not a coffer store (%s)", store->path, why);
   return FALSE;
 }
 
@@ -340,8 +324,8 @@ check_format(CofferStore *store, gint64 *version, GError **error)
     return FALSE;
   if (*version > COFFER_STORE_FORMAT) {
     g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_TOO_NEW,
-                "%s has format %" G_GINT64_FORMAT "; this coffer reads up to %d",
-                store->path, *version, COFFER_STORE_FORMAT);
+                "%s has format %" G_GINT64_FORMAT "; this coffer reads up to %d", store->path, *version,
+                COFFER_STORE_FORMAT);
     return FALSE;
   }
   if (*version < 0)
@@ -368,8 +352,7 @@ configure(CofferStore *store, GError **error)
   const char *mode = (const char *)sqlite3_column_text(stmt, 0);
   if (mode == NULL || g_ascii_strcasecmp(mode, "wal") != 0) {
     g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO,
-                "%s: cannot use write-ahead logging (journal mode %s)",
-                store->path, mode != NULL ? mode : "unknown");
+                "%s: cannot use write-ahead logging (journal mode %s)", store->path, mode != NULL ? mode : "unknown");
     return FALSE;
   }
   return exec(store, "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON", error);
@@ -410,8 +393,8 @@ quick_check(CofferStore *store, GError **error)
     return fail(store, error, rc, store->path);
   const char *result = (const char *)sqlite3_column_text(stmt, 0);
   if (g_strcmp0(result, "ok") != 0) {
-    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT,
-                "%s is damaged: %s", store->path, result != NULL ? result : "?");
+    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT, "%s is damaged: %s", store->path,
+                result != NULL ? result : "?");
     return FALSE;
   }
   return TRUE;
@@ -422,17 +405,15 @@ static gboolean
 prepare_statements(CofferStore *store, GError **error)
 {
   for (int i = 0; i < COFFER_STORE_N_STMTS; i++) {
-    int rc = sqlite3_prepare_v3(store->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                &store->stmts[i], NULL);
+    int rc = sqlite3_prepare_v3(store->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &store->stmts[i], NULL);
     if ((rc & 0xff) == SQLITE_ERROR)
       return not_a_store(store, error, sqlite3_errmsg(store->db));
     if (rc != SQLITE_OK)
       return fail(store, error, rc, store->path);
   }
   for (gsize i = 0; i < G_N_ELEMENTS(schema_indexes); i++) {
-    g_autofree char *sql = g_strdup_printf(
-      "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = '%s'",
-      schema_indexes[i]);
+    g_autofree char *sql =
+        g_strdup_printf("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = '%s'", schema_indexes[i]);
     gint64 found;
     if (!query_int(store, sql, &found, error))
       return FALSE;
@@ -496,7 +477,7 @@ coffer_store_free(CofferStore *store)
     sqlite3_finalize(store->stmts[i]);
   for (int i = 0; i <= FIND_CACHE_MAX; i++)
     sqlite3_finalize(store->find[i]);
-  sqlite3_close(store->db);  /* rolls back an open transaction */
+  sqlite3_close(store->db); /* rolls back an open transaction */
   g_free(store->path);
   g_free(store);
 }
@@ -549,8 +530,7 @@ coffer_store_commit(CofferStore *store, GError **error)
   if (store->aborted) {
     if (store->depth == 0)
       store->aborted = FALSE;
-    g_set_error_literal(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO,
-                        "the transaction was rolled back");
+    g_set_error_literal(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO, "the transaction was rolled back");
     return FALSE;
   }
   if (store->depth > 0)
@@ -627,10 +607,9 @@ record_from_row(CofferStore *store, sqlite3_stmt *stmt, CofferStoreRecord **out,
   const void *parent = sqlite3_column_blob(stmt, 2);
   int parent_len = sqlite3_column_bytes(stmt, 2);
   sqlite3_int64 kind = sqlite3_column_int64(stmt, 1);
-  if (id_len != COFFER_STORE_ID_BYTES || (parent != NULL && parent_len != COFFER_STORE_ID_BYTES)
-      || kind < 0 || kind > G_MAXUINT8) {
-    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT,
-                "%s: malformed record row", store->path);
+  if (id_len != COFFER_STORE_ID_BYTES || (parent != NULL && parent_len != COFFER_STORE_ID_BYTES) || kind < 0 ||
+      kind > G_MAXUINT8) {
+    g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT, "%s: malformed record row", store->path);
     return FALSE;
   }
   CofferStoreRecord *record = g_new0(CofferStoreRecord, 1);
@@ -665,8 +644,8 @@ coffer_store_put_record(CofferStore *store, const CofferStoreRecord *record, GEr
 }
 
 gboolean
-coffer_store_get_record(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
-                        CofferStoreRecord **record, GError **error)
+coffer_store_get_record(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], CofferStoreRecord **record,
+                        GError **error)
 {
   g_return_val_if_fail(store != NULL && id != NULL && record != NULL, FALSE);
   *record = NULL;
@@ -693,8 +672,7 @@ coffer_store_remove_record(CofferStore *store, const guint8 id[COFFER_STORE_ID_B
 }
 
 gboolean
-coffer_store_foreach_record(CofferStore *store, CofferStoreRecordFunc func,
-                            gpointer user_data, GError **error)
+coffer_store_foreach_record(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data, GError **error)
 {
   g_return_val_if_fail(store != NULL && func != NULL, FALSE);
   /* The one kept statement cannot serve a nested foreach from func. */
@@ -716,8 +694,8 @@ coffer_store_foreach_record(CofferStore *store, CofferStoreRecordFunc func,
 /* ---- lookup ----------------------------------------------------------- */
 
 static gboolean
-replace_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
-               const guint8 *hashes, gsize n_hashes, GError **error)
+replace_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], const guint8 *hashes, gsize n_hashes,
+               GError **error)
 {
   g_autoptr(KeptStmt) clear = kept(store, COFFER_STORE_STMT_CLEAR_LOOKUP);
   bind_id(clear, 1, id);
@@ -726,8 +704,7 @@ replace_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
   for (gsize i = 0; i < n_hashes; i++) {
     g_autoptr(KeptStmt) add = kept(store, COFFER_STORE_STMT_ADD_LOOKUP);
     bind_id(add, 1, id);
-    sqlite3_bind_blob(add, 2, hashes + i * COFFER_STORE_HASH_BYTES, COFFER_STORE_HASH_BYTES,
-                      SQLITE_STATIC);
+    sqlite3_bind_blob(add, 2, hashes + i * COFFER_STORE_HASH_BYTES, COFFER_STORE_HASH_BYTES, SQLITE_STATIC);
     /* A record that does not exist fails here (foreign key). */
     if (!run(store, add, "writing lookup", error))
       return FALSE;
@@ -736,8 +713,8 @@ replace_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
 }
 
 gboolean
-coffer_store_set_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
-                        const guint8 *hashes, gsize n_hashes, GError **error)
+coffer_store_set_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], const guint8 *hashes,
+                        gsize n_hashes, GError **error)
 {
   g_return_val_if_fail(store != NULL && id != NULL && (hashes != NULL || n_hashes == 0), FALSE);
   if (!coffer_store_begin(store, error))
@@ -798,8 +775,7 @@ collect_ids(CofferStore *store, sqlite3_stmt *stmt, GArray **ids, GError **error
   int rc;
   while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
     if (sqlite3_column_bytes(stmt, 0) != COFFER_STORE_ID_BYTES) {
-      g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT,
-                  "%s: malformed record id", store->path);
+      g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT, "%s: malformed record id", store->path);
       return FALSE;
     }
     g_array_append_vals(found, sqlite3_column_blob(stmt, 0), 1);
@@ -811,18 +787,15 @@ collect_ids(CofferStore *store, sqlite3_stmt *stmt, GArray **ids, GError **error
 }
 
 static gboolean
-find_with(CofferStore *store, sqlite3_stmt *stmt, const guint8 *hashes, gsize n,
-          GArray **ids, GError **error)
+find_with(CofferStore *store, sqlite3_stmt *stmt, const guint8 *hashes, gsize n, GArray **ids, GError **error)
 {
   for (gsize i = 0; i < n; i++)
-    sqlite3_bind_blob(stmt, (int)i + 1, hashes + i * COFFER_STORE_HASH_BYTES,
-                      COFFER_STORE_HASH_BYTES, SQLITE_STATIC);
+    sqlite3_bind_blob(stmt, (int)i + 1, hashes + i * COFFER_STORE_HASH_BYTES, COFFER_STORE_HASH_BYTES, SQLITE_STATIC);
   return collect_ids(store, stmt, ids, error);
 }
 
 gboolean
-coffer_store_find_lookup(CofferStore *store, const guint8 *hashes, gsize n_hashes,
-                         GArray **ids, GError **error)
+coffer_store_find_lookup(CofferStore *store, const guint8 *hashes, gsize n_hashes, GArray **ids, GError **error)
 {
   g_return_val_if_fail(store != NULL && ids != NULL && (hashes != NULL || n_hashes == 0), FALSE);
   *ids = NULL;
@@ -837,8 +810,7 @@ coffer_store_find_lookup(CofferStore *store, const guint8 *hashes, gsize n_hashe
   if (!keep || store->find[n] == NULL) {
     g_autofree char *sql = coffer_store_find_sql(n);
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v3(store->db, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0,
-                                &stmt, NULL);
+    int rc = sqlite3_prepare_v3(store->db, sql, -1, keep ? SQLITE_PREPARE_PERSISTENT : 0, &stmt, NULL);
     if (rc != SQLITE_OK) {
       sqlite3_finalize(stmt);
       return fail(store, error, rc, "searching records");
@@ -856,8 +828,7 @@ coffer_store_find_lookup(CofferStore *store, const guint8 *hashes, gsize n_hashe
 /* ---- history and stats ------------------------------------------------ */
 
 gboolean
-coffer_store_add_history(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
-                         GBytes *envelope, GError **error)
+coffer_store_add_history(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GBytes *envelope, GError **error)
 {
   g_return_val_if_fail(store != NULL && id != NULL && envelope != NULL, FALSE);
   if (!check_writable(store, error))
@@ -937,8 +908,7 @@ bind_record(CofferStore *store, sqlite3_stmt *stmt, const CofferStoreRecord *rec
 }
 
 gboolean
-coffer_store_put_synced_record(CofferStore *store, const CofferStoreRecord *record, const char *etag,
-                               GError **error)
+coffer_store_put_synced_record(CofferStore *store, const CofferStoreRecord *record, const char *etag, GError **error)
 {
   g_return_val_if_fail(store != NULL && record != NULL && record->envelope != NULL, FALSE);
   if (!check_writable(store, error))
@@ -952,8 +922,8 @@ coffer_store_put_synced_record(CofferStore *store, const CofferStoreRecord *reco
 }
 
 gboolean
-coffer_store_get_sync_state(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], char **etag,
-                            gboolean *dirty, GError **error)
+coffer_store_get_sync_state(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], char **etag, gboolean *dirty,
+                            GError **error)
 {
   g_return_val_if_fail(store != NULL && id != NULL, FALSE);
   if (etag != NULL)
@@ -975,8 +945,8 @@ coffer_store_get_sync_state(CofferStore *store, const guint8 id[COFFER_STORE_ID_
 }
 
 gboolean
-coffer_store_mark_pushed(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GBytes *pushed,
-                         const char *etag, GError **error)
+coffer_store_mark_pushed(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GBytes *pushed, const char *etag,
+                         GError **error)
 {
   g_return_val_if_fail(store != NULL && id != NULL && pushed != NULL, FALSE);
   if (!check_writable(store, error))
@@ -1004,8 +974,7 @@ coffer_store_mark_dirty(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTE
 
 /* Runs a query of (id, kind, parent, tombstone, envelope[, etag]) rows. */
 static gboolean
-foreach_row(CofferStore *store, CofferStoreStmt which, CofferStoreRecordFunc func, gpointer user_data,
-            GError **error)
+foreach_row(CofferStore *store, CofferStoreStmt which, CofferStoreRecordFunc func, gpointer user_data, GError **error)
 {
   g_return_val_if_fail(!sqlite3_stmt_busy(store->stmts[which]), FALSE);
   g_autoptr(KeptStmt) stmt = kept(store, which);
@@ -1033,8 +1002,7 @@ coffer_store_foreach_dirty(CofferStore *store, CofferStoreRecordFunc func, gpoin
 }
 
 gboolean
-coffer_store_foreach_tombstone(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data,
-                               GError **error)
+coffer_store_foreach_tombstone(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data, GError **error)
 {
   g_return_val_if_fail(store != NULL && func != NULL, FALSE);
   return foreach_row(store, COFFER_STORE_STMT_TOMBSTONES, func, user_data, error);

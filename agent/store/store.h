@@ -23,20 +23,20 @@
 GQuark coffer_store_error_quark(void);
 
 typedef enum {
-  COFFER_STORE_ERROR_IO,       /* cannot open/read/write, disk full, busy */
-  COFFER_STORE_ERROR_CORRUPT,  /* not a coffer store, malformed database */
-  COFFER_STORE_ERROR_TOO_NEW,  /* written by a newer coffer */
+  COFFER_STORE_ERROR_IO,      /* cannot open/read/write, disk full, busy */
+  COFFER_STORE_ERROR_CORRUPT, /* not a coffer store, malformed database */
+  COFFER_STORE_ERROR_TOO_NEW, /* written by a newer coffer */
 } CofferStoreError;
 
 typedef struct CofferStore CofferStore;
 
 typedef struct {
   guint8 id[COFFER_STORE_ID_BYTES];
-  guint8 kind;                             /* CofferRecordKind */
-  guint8 parent[COFFER_STORE_ID_BYTES];    /* owning collection; zeros if none */
+  guint8 kind;                          /* CofferRecordKind */
+  guint8 parent[COFFER_STORE_ID_BYTES]; /* owning collection; zeros if none */
   gboolean tombstone;
-  GBytes *envelope;                        /* owned */
-  char *etag;                              /* owned; only filled by foreach_dirty */
+  GBytes *envelope; /* owned */
+  char *etag;       /* owned; only filled by foreach_dirty */
 } CofferStoreRecord;
 
 void coffer_store_record_free(CofferStoreRecord *record);
@@ -66,8 +66,8 @@ gboolean coffer_store_set_meta(CofferStore *store, const char *key, GBytes *valu
 /* Inserts or replaces a record by id and marks it dirty (not yet pushed). */
 gboolean coffer_store_put_record(CofferStore *store, const CofferStoreRecord *record, GError **error);
 /* *record is NULL (and TRUE returned) when there is no such record. */
-gboolean coffer_store_get_record(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
-                                 CofferStoreRecord **record, GError **error);
+gboolean coffer_store_get_record(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], CofferStoreRecord **record,
+                                 GError **error);
 /* Removes a record and its lookup rows entirely (used for records that never
  * left this machine, and by cleanup).  Missing is not an error. */
 gboolean coffer_store_remove_record(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GError **error);
@@ -75,22 +75,22 @@ gboolean coffer_store_remove_record(CofferStore *store, const guint8 id[COFFER_S
 /* Calls func for every record (tombstones included), in no particular order.
  * func returns FALSE to stop early. */
 typedef gboolean (*CofferStoreRecordFunc)(const CofferStoreRecord *record, gpointer user_data);
-gboolean coffer_store_foreach_record(CofferStore *store, CofferStoreRecordFunc func,
-                                     gpointer user_data, GError **error);
+gboolean coffer_store_foreach_record(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data,
+                                     GError **error);
 
 /* Replaces the lookup hashes of a record (n_hashes * 32 bytes).  The record
  * must exist (put it first); its lookup rows go when it is removed. */
-gboolean coffer_store_set_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
-                                 const guint8 *hashes, gsize n_hashes, GError **error);
+gboolean coffer_store_set_lookup(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], const guint8 *hashes,
+                                 gsize n_hashes, GError **error);
 /* Ids (GArray of 16-byte elements, never NULL on success) of non-tombstone
  * records that have every one of the n_hashes hashes.  Uses the hash index;
  * n_hashes == 0 returns every non-tombstone item record. */
-gboolean coffer_store_find_lookup(CofferStore *store, const guint8 *hashes, gsize n_hashes,
-                                  GArray **ids, GError **error);
+gboolean coffer_store_find_lookup(CofferStore *store, const guint8 *hashes, gsize n_hashes, GArray **ids,
+                                  GError **error);
 
 /* Keeps an older envelope of a record (overwritten or conflict-losing). */
-gboolean coffer_store_add_history(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES],
-                                  GBytes *envelope, GError **error);
+gboolean coffer_store_add_history(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GBytes *envelope,
+                                  GError **error);
 
 /* Counts for `coffer status`. */
 typedef struct {
@@ -98,7 +98,7 @@ typedef struct {
   guint64 items;
   guint64 tombstones;
   guint64 history;
-  guint64 bytes;  /* database file size incl. WAL */
+  guint64 bytes; /* database file size incl. WAL */
 } CofferStoreStats;
 gboolean coffer_store_get_stats(CofferStore *store, CofferStoreStats *stats, GError **error);
 
@@ -118,15 +118,14 @@ gboolean coffer_store_mark_pushed(CofferStore *store, const guint8 id[COFFER_STO
                                   const char *etag, GError **error);
 gboolean coffer_store_mark_dirty(CofferStore *store, const guint8 id[COFFER_STORE_ID_BYTES], GError **error);
 /* Dirty records, with record->etag filled.  Uses a partial index. */
-gboolean coffer_store_foreach_dirty(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data,
-                                    GError **error);
+gboolean coffer_store_foreach_dirty(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data, GError **error);
 gboolean coffer_store_foreach_tombstone(CofferStore *store, CofferStoreRecordFunc func, gpointer user_data,
                                         GError **error);
 
 /* ---- history ---------------------------------------------------------------- */
 typedef struct {
   gint64 seq;
-  gint64 added;                            /* seconds since the epoch */
+  gint64 added; /* seconds since the epoch */
   guint8 record[COFFER_STORE_ID_BYTES];
   GBytes *envelope;
 } CofferStoreHistory;
@@ -140,5 +139,5 @@ gboolean coffer_store_list_history(CofferStore *store, const guint8 id[COFFER_ST
 gboolean coffer_store_get_history(CofferStore *store, gint64 seq, CofferStoreHistory **entry, GError **error);
 /* Removes versions added before older_than that are not among the newest
  * `keep` of their record; counts what went. */
-gboolean coffer_store_prune_history(CofferStore *store, gint64 older_than, guint keep, guint64 *removed,
-                                    guint64 *bytes, GError **error);
+gboolean coffer_store_prune_history(CofferStore *store, gint64 older_than, guint keep, guint64 *removed, guint64 *bytes,
+                                    GError **error);

@@ -25,7 +25,7 @@
 #include "sync/steps.h"
 #include "vault/vault-sync.h"
 
-G_DEFINE_QUARK(coffer-sync-error-quark, coffer_sync_error)
+G_DEFINE_QUARK(coffer_sync_error, coffer_sync_error)
 
 /* Rounds per request: pull+push again after a conflict or a moved head. */
 #define MAX_ITERATIONS 6
@@ -81,12 +81,12 @@ struct _Job {
 typedef struct {
   guint iterations;
   CofferSyncReport report;
-  GPtrArray *waiters;    /* GTask*: completed when this round ends */
-  char *head_etag;       /* head as seen by this round's pull; committed after merging */
+  GPtrArray *waiters; /* GTask*: completed when this round ends */
+  char *head_etag;    /* head as seen by this round's pull; committed after merging */
   GBytes *head;
   guint64 last_seq;
   gboolean head_seen;
-  GPtrArray *merge;      /* SyncObject* fetched, being merged */
+  GPtrArray *merge; /* SyncObject* fetched, being merged */
   guint merge_pos;
   guint merge_id;
   GError *fetch_error;
@@ -104,8 +104,8 @@ struct _CofferSyncEngine {
 
   CofferRemoteSettings settings; /* while unlocked with a remote */
   gboolean have_settings;
-  CofferRemote *remote;          /* idle between steps (a running step holds it) */
-  guint generation;              /* bumped when settings or lock state change */
+  CofferRemote *remote; /* idle between steps (a running step holds it) */
+  guint generation;     /* bumped when settings or lock state change */
 
   /* what we know of the remote */
   char *head_etag;
@@ -658,8 +658,8 @@ on_pull_done(CofferSyncEngine *engine, Job *job)
   if (job->pull.header_data != NULL) {
     g_autoptr(GError) error = NULL;
     if (!coffer_vault_check_header(engine->vault, job->pull.header_data, &error)) {
-      round_finish(engine, g_error_new(COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_FOREIGN,
-                                       "refusing the remote: %s", error->message));
+      round_finish(
+          engine, g_error_new(COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_FOREIGN, "refusing the remote: %s", error->message));
       return;
     }
     engine->header_ok = TRUE;
@@ -668,8 +668,8 @@ on_pull_done(CofferSyncEngine *engine, Job *job)
   g_clear_pointer(&round->head, g_bytes_unref);
   round->head_etag = g_steal_pointer(&job->pull.new_head_etag);
   /* 304: the body we had is still head's */
-  round->head = job->pull.new_head ? g_steal_pointer(&job->pull.new_head)
-                                   : (engine->head ? g_bytes_ref(engine->head) : NULL);
+  round->head =
+      job->pull.new_head ? g_steal_pointer(&job->pull.new_head) : (engine->head ? g_bytes_ref(engine->head) : NULL);
   round->last_seq = job->pull.new_last_seq;
   round->head_seen = TRUE;
   if (job->pull.full)
@@ -1067,8 +1067,7 @@ coffer_sync_engine_new(CofferVault *vault, const CofferSyncConfig *config)
 
   static const char *const one_id[] = { "collection-created", "collection-changed", "collection-deleted" };
   static const char *const two_ids[] = { "item-created", "item-changed", "item-deleted" };
-  engine->handlers[engine->n_handlers++] =
-      g_signal_connect(vault, "lock-changed", G_CALLBACK(on_lock_changed), engine);
+  engine->handlers[engine->n_handlers++] = g_signal_connect(vault, "lock-changed", G_CALLBACK(on_lock_changed), engine);
   for (guint i = 0; i < G_N_ELEMENTS(one_id); i++)
     engine->handlers[engine->n_handlers++] =
         g_signal_connect(vault, one_id[i], G_CALLBACK(on_collection_signal), engine);
@@ -1171,8 +1170,7 @@ report_finish(GAsyncResult *result, CofferSyncReport *report, GError **error)
 }
 
 gboolean
-coffer_sync_engine_sync_finish(CofferSyncEngine *engine, GAsyncResult *result, CofferSyncReport *report,
-                               GError **error)
+coffer_sync_engine_sync_finish(CofferSyncEngine *engine, GAsyncResult *result, CofferSyncReport *report, GError **error)
 {
   return report_finish(result, report, error);
 }
@@ -1183,10 +1181,10 @@ typedef struct {
   CofferRemoteSettings settings; /* the password in sodium memory */
   char *account;                 /* sodium memory */
   gsize account_len;
-  char *login;                   /* sodium memory (join) */
+  char *login; /* sodium memory (join) */
   gsize login_len;
   gboolean join;
-  CofferSyncEngine *engine;      /* for callbacks; the engine outlives its requests */
+  CofferSyncEngine *engine; /* for callbacks; the engine outlives its requests */
 } SetupData;
 
 static void
@@ -1277,9 +1275,9 @@ on_setup_header(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-coffer_sync_engine_set_remote_async(CofferSyncEngine *engine, const char *url, const char *user,
-                                    const char *password, gsize password_len, const char *account_password,
-                                    gsize account_len, GAsyncReadyCallback callback, gpointer user_data)
+coffer_sync_engine_set_remote_async(CofferSyncEngine *engine, const char *url, const char *user, const char *password,
+                                    gsize password_len, const char *account_password, gsize account_len,
+                                    GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr(GTask) task = g_task_new(NULL, NULL, callback, user_data);
   SetupData *d = setup_data_new(url, user, password, password_len, account_password, account_len);
@@ -1291,8 +1289,7 @@ coffer_sync_engine_set_remote_async(CofferSyncEngine *engine, const char *url, c
   }
   /* Argon2id for the account slot (~0.3 s) runs in a worker thread. */
   d->engine = engine;
-  coffer_vault_make_header_async(engine->vault, d->account, d->account_len, on_setup_header,
-                                 g_steal_pointer(&task));
+  coffer_vault_make_header_async(engine->vault, d->account, d->account_len, on_setup_header, g_steal_pointer(&task));
 }
 
 gboolean
@@ -1310,14 +1307,13 @@ on_join_header(CofferSyncEngine *engine, Job *job)
 
   if (!job->ok) {
     if (g_error_matches(job->error, COFFER_REMOTE_ERROR, COFFER_REMOTE_ERROR_NOT_FOUND))
-      g_task_return_new_error(task, COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_FOREIGN,
-                              "there is no coffer vault at %s", d->settings.url);
+      g_task_return_new_error(task, COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_FOREIGN, "there is no coffer vault at %s",
+                              d->settings.url);
     else
       g_task_return_error(task, describe_error(job->error));
     return;
   }
-  if (!coffer_vault_join(engine->vault, job->existing, d->account, d->account_len, d->login, d->login_len,
-                         &error)) {
+  if (!coffer_vault_join(engine->vault, job->existing, d->account, d->account_len, d->login, d->login_len, &error)) {
     g_task_return_error(task, g_steal_pointer(&error)); /* vault errors map to control codes */
     return;
   }
@@ -1357,8 +1353,7 @@ coffer_sync_engine_join_async(CofferSyncEngine *engine, const char *url, const c
 }
 
 gboolean
-coffer_sync_engine_join_finish(CofferSyncEngine *engine, GAsyncResult *result, CofferSyncReport *report,
-                               GError **error)
+coffer_sync_engine_join_finish(CofferSyncEngine *engine, GAsyncResult *result, CofferSyncReport *report, GError **error)
 {
   return report_finish(result, report, error);
 }

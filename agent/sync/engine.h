@@ -26,13 +26,13 @@
 GQuark coffer_sync_error_quark(void);
 
 typedef enum {
-  COFFER_SYNC_ERROR_NO_REMOTE,   /* no remote configured */
-  COFFER_SYNC_ERROR_LOCKED,      /* the vault is locked: sync waits for unlock */
-  COFFER_SYNC_ERROR_AUTH,        /* the server refused our credentials */
-  COFFER_SYNC_ERROR_NETWORK,     /* the server could not be reached / kept failing */
-  COFFER_SYNC_ERROR_FOREIGN,     /* the remote holds another vault (or none, for join) */
-  COFFER_SYNC_ERROR_REMOTE,      /* the server answered something we cannot use */
-  COFFER_SYNC_ERROR_CANCELLED,   /* the round was cut short (lock, remote changed, shutdown) */
+  COFFER_SYNC_ERROR_NO_REMOTE, /* no remote configured */
+  COFFER_SYNC_ERROR_LOCKED,    /* the vault is locked: sync waits for unlock */
+  COFFER_SYNC_ERROR_AUTH,      /* the server refused our credentials */
+  COFFER_SYNC_ERROR_NETWORK,   /* the server could not be reached / kept failing */
+  COFFER_SYNC_ERROR_FOREIGN,   /* the remote holds another vault (or none, for join) */
+  COFFER_SYNC_ERROR_REMOTE,    /* the server answered something we cannot use */
+  COFFER_SYNC_ERROR_CANCELLED, /* the round was cut short (lock, remote changed, shutdown) */
 } CofferSyncError;
 
 typedef struct {
@@ -85,10 +85,10 @@ gboolean coffer_sync_engine_set_remote_finish(CofferSyncEngine *engine, GAsyncRe
 /* Joins the vault at url: fetches its header, coffer_vault_join() with the
  * account password (and the login password for this device's slot), stores
  * the settings and pulls everything before completing. */
-void coffer_sync_engine_join_async(CofferSyncEngine *engine, const char *url, const char *user,
-                                   const char *password, gsize password_len, const char *account_password,
-                                   gsize account_len, const char *login_password, gsize login_len,
-                                   GAsyncReadyCallback callback, gpointer user_data);
+void coffer_sync_engine_join_async(CofferSyncEngine *engine, const char *url, const char *user, const char *password,
+                                   gsize password_len, const char *account_password, gsize account_len,
+                                   const char *login_password, gsize login_len, GAsyncReadyCallback callback,
+                                   gpointer user_data);
 gboolean coffer_sync_engine_join_finish(CofferSyncEngine *engine, GAsyncResult *result, CofferSyncReport *report,
                                         GError **error);
 
@@ -110,13 +110,13 @@ gboolean coffer_sync_engine_cleanup_finish(CofferSyncEngine *engine, GAsyncResul
 
 /* ---- status ------------------------------------------------------------------ */
 typedef struct {
-  char *url;          /* NULL: no remote, or the vault is locked (settings are sealed) */
+  char *url; /* NULL: no remote, or the vault is locked (settings are sealed) */
   char *user;
-  gint64 last_sync;   /* wall-clock seconds of the last successful round; 0 never */
-  guint64 pending;    /* local changes not yet pushed */
-  char *last_error;   /* NULL when the last round succeeded */
+  gint64 last_sync;     /* wall-clock seconds of the last successful round; 0 never */
+  guint64 pending;      /* local changes not yet pushed */
+  char *last_error;     /* NULL when the last round succeeded */
   guint64 remote_bytes; /* size of the vault on the remote at the last listing */
-  gboolean running;   /* a round is in flight */
+  gboolean running;     /* a round is in flight */
 } CofferSyncStatus;
 
 void coffer_sync_engine_get_status(CofferSyncEngine *engine, CofferSyncStatus *status);

@@ -4,7 +4,7 @@
 
 #include <string.h>
 
-G_DEFINE_QUARK(coffer - remote - error - quark, coffer_remote_error)
+G_DEFINE_QUARK(coffer_remote_error, coffer_remote_error)
 
 #define MAX_NAME_COMPONENT 128u
 #define MAX_NAME_DEPTH 4u

@@ -24,13 +24,13 @@
 GQuark coffer_remote_error_quark(void);
 
 typedef enum {
-  COFFER_REMOTE_ERROR_NOT_FOUND,     /* no such object (404) */
-  COFFER_REMOTE_ERROR_PRECONDITION,  /* If-Match / If-None-Match failed (412) */
-  COFFER_REMOTE_ERROR_AUTH,          /* 401/403: wrong credentials; not retried */
-  COFFER_REMOTE_ERROR_TRANSIENT,     /* timeouts, resets, 5xx, 429, truncated bodies: retry with backoff */
-  COFFER_REMOTE_ERROR_PROTOCOL,      /* a malformed answer (bad multistatus, missing ETag, ...) */
-  COFFER_REMOTE_ERROR_TOO_LARGE,     /* an object over the size limit */
-  COFFER_REMOTE_ERROR_CONFIG,        /* bad URL, unsupported scheme */
+  COFFER_REMOTE_ERROR_NOT_FOUND,    /* no such object (404) */
+  COFFER_REMOTE_ERROR_PRECONDITION, /* If-Match / If-None-Match failed (412) */
+  COFFER_REMOTE_ERROR_AUTH,         /* 401/403: wrong credentials; not retried */
+  COFFER_REMOTE_ERROR_TRANSIENT,    /* timeouts, resets, 5xx, 429, truncated bodies: retry with backoff */
+  COFFER_REMOTE_ERROR_PROTOCOL,     /* a malformed answer (bad multistatus, missing ETag, ...) */
+  COFFER_REMOTE_ERROR_TOO_LARGE,    /* an object over the size limit */
+  COFFER_REMOTE_ERROR_CONFIG,       /* bad URL, unsupported scheme */
 } CofferRemoteError;
 
 /* Objects larger than this are refused on GET and PUT (an envelope is at
@@ -40,18 +40,18 @@ typedef enum {
 typedef struct CofferRemote CofferRemote;
 
 typedef struct {
-  char *name;     /* relative to the listed directory, e.g. "0a1b..." */
-  char *etag;     /* normalised; may be NULL if the server gave none */
+  char *name; /* relative to the listed directory, e.g. "0a1b..." */
+  char *etag; /* normalised; may be NULL if the server gave none */
   guint64 size;
 } CofferRemoteEntry;
 
 void coffer_remote_entry_free(CofferRemoteEntry *entry);
 
 typedef struct {
-  char *url;        /* https://…, http://… (tests), file:///… */
-  char *user;       /* WebDAV basic auth; NULL for none */
-  char *password;   /* sodium_malloc()ed by the caller, copied by the backend into its own secure memory */
-  guint timeout_s;  /* per request; 0 = default (30 s) */
+  char *url;       /* https://…, http://… (tests), file:///… */
+  char *user;      /* WebDAV basic auth; NULL for none */
+  char *password;  /* sodium_malloc()ed by the caller, copied by the backend into its own secure memory */
+  guint timeout_s; /* per request; 0 = default (30 s) */
 } CofferRemoteConfig;
 
 /* Picks the backend from the URL scheme.  Does no I/O. */

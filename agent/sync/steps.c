@@ -132,8 +132,8 @@ get_retry(CofferRemote *remote, const char *name, const char *if_none_match, GBy
  * succeeded (the response was lost): the precondition then fails, and the
  * caller sorts that out by fetching the object. */
 static gboolean
-put_retry(CofferRemote *remote, const char *name, GBytes *data, const char *if_match, gboolean create_only,
-          char **etag, SyncCancel *cancel, GError **error)
+put_retry(CofferRemote *remote, const char *name, GBytes *data, const char *if_match, gboolean create_only, char **etag,
+          SyncCancel *cancel, GError **error)
 {
   for (guint attempt = 0;; attempt++) {
     g_autoptr(GError) local = NULL;
@@ -272,8 +272,7 @@ build_head(GBytes *previous, GPtrArray *announce, guint64 *last_seq)
 }
 
 gboolean
-sync_step_create_layout(CofferRemote *remote, GBytes *header, GBytes **existing, SyncCancel *cancel,
-                        GError **error)
+sync_step_create_layout(CofferRemote *remote, GBytes *header, GBytes **existing, SyncCancel *cancel, GError **error)
 {
   g_autoptr(GError) local = NULL;
   *existing = NULL;
@@ -496,8 +495,7 @@ push_head(CofferRemote *remote, SyncPush *push, SyncCancel *cancel, GError **err
   g_autoptr(GBytes) theirs = NULL;
   g_autofree char *their_etag = NULL;
   char *etag = NULL;
-  switch (put_conditional(remote, SYNC_HEAD_NAME, body, push->head_etag, &etag, &theirs, &their_etag, cancel,
-                          error)) {
+  switch (put_conditional(remote, SYNC_HEAD_NAME, body, push->head_etag, &etag, &theirs, &their_etag, cancel, error)) {
   case PUT_DONE:
     push->head_written = TRUE;
     push->new_head_etag = etag;
@@ -549,8 +547,8 @@ sync_step_push(CofferRemote *remote, SyncPush *push, SyncCancel *cancel, GError 
 /* ---- cleanup ---------------------------------------------------------------------- */
 
 gboolean
-sync_step_cleanup(CofferRemote *remote, GHashTable *live, guint64 cutoff_hlc, guint64 *removed,
-                  SyncCancel *cancel, GError **error)
+sync_step_cleanup(CofferRemote *remote, GHashTable *live, guint64 cutoff_hlc, guint64 *removed, SyncCancel *cancel,
+                  GError **error)
 {
   *removed = 0;
   g_autoptr(GPtrArray) listing = list_retry(remote, SYNC_RECORDS_DIR, cancel, error);

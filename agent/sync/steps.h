@@ -37,8 +37,8 @@ gboolean sync_cancelled(SyncCancel *cancel);
 /* One object moved between the remote and the vault. */
 typedef struct {
   guint8 id[COFFER_ID_BYTES];
-  GBytes *data;  /* NULL when only the name/etag matter */
-  char *etag;    /* NULL: unknown / never synced */
+  GBytes *data; /* NULL when only the name/etag matter */
+  char *etag;   /* NULL: unknown / never synced */
 } SyncObject;
 
 SyncObject *sync_object_new(const guint8 id[COFFER_ID_BYTES], GBytes *data, const char *etag);
@@ -59,15 +59,15 @@ gboolean sync_step_create_layout(CofferRemote *remote, GBytes *header, GBytes **
 
 typedef struct {
   /* in */
-  char *head_etag;   /* what we last saw of head; NULL: nothing */
-  guint64 last_seq;  /* the newest journal entry we have merged; 0: none */
-  gboolean full;     /* list even when head is unchanged (safety net, first round) */
-  gboolean header;   /* fetch the header too */
+  char *head_etag;  /* what we last saw of head; NULL: nothing */
+  guint64 last_seq; /* the newest journal entry we have merged; 0: none */
+  gboolean full;    /* list even when head is unchanged (safety net, first round) */
+  gboolean header;  /* fetch the header too */
   /* out */
   GBytes *header_data;
-  gboolean changed;   /* head moved (or full) */
+  gboolean changed; /* head moved (or full) */
   char *new_head_etag;
-  GBytes *new_head;   /* head's body, or NULL when there is none */
+  GBytes *new_head; /* head's body, or NULL when there is none */
   guint64 new_last_seq;
   GPtrArray *listing; /* CofferRemoteEntry* of records/, when listed */
   GPtrArray *journal; /* SyncObject* (ids only) announced since last_seq, when not listed */
@@ -85,9 +85,9 @@ gboolean sync_step_fetch(CofferRemote *remote, GPtrArray *in, GPtrArray *out, Sy
 
 typedef struct {
   /* in */
-  GPtrArray *records;   /* SyncObject*: envelope + the ETag to replace (NULL: create) */
-  GPtrArray *announce;  /* SyncObject* (ids): pushed earlier, not yet in a head we wrote */
-  char *head_etag;      /* head as last seen, and its body (NULL: none yet) */
+  GPtrArray *records;  /* SyncObject*: envelope + the ETag to replace (NULL: create) */
+  GPtrArray *announce; /* SyncObject* (ids): pushed earlier, not yet in a head we wrote */
+  char *head_etag;     /* head as last seen, and its body (NULL: none yet) */
   GBytes *head;
   /* out */
   GPtrArray *pushed;    /* SyncObject*: the envelope sent + its new ETag (may be NULL) */

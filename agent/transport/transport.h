@@ -29,8 +29,7 @@ void coffer_transport_global_init(void);
  * 1 < y < p-1.  *output is the variant to return to the client (floating ref
  * sunk by the caller's g_variant_new; "" for plain, "ay" of exactly 128 bytes
  * for dh). */
-CofferTransport *coffer_transport_negotiate(const char *algorithm, GVariant *input,
-                                            GVariant **output, GError **error);
+CofferTransport *coffer_transport_negotiate(const char *algorithm, GVariant *input, GVariant **output, GError **error);
 void coffer_transport_free(CofferTransport *transport);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(CofferTransport, coffer_transport_free)
 
@@ -38,8 +37,8 @@ const char *coffer_transport_algorithm(const CofferTransport *transport);
 
 /* Encrypts a secret for the client: fills *parameters and *value (new
  * GBytes, caller owns). */
-gboolean coffer_transport_encrypt(CofferTransport *transport, const guint8 *plain, gsize plain_len,
-                                  GBytes **parameters, GBytes **value, GError **error);
+gboolean coffer_transport_encrypt(CofferTransport *transport, const guint8 *plain, gsize plain_len, GBytes **parameters,
+                                  GBytes **value, GError **error);
 
 /* Decrypts a secret from the client into sodium_malloc() memory
  * (*plain, *plain_len; sodium_free() it; *plain may be non-NULL with length 0

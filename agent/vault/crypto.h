@@ -12,16 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define COFFER_KEY_BYTES 32     /* vault key VK, lookup key LK */
-#define COFFER_ID_BYTES 16      /* record ids, vault id, device id */
-#define COFFER_HASH_BYTES 32    /* lookup hashes */
+#define COFFER_KEY_BYTES 32  /* vault key VK, lookup key LK */
+#define COFFER_ID_BYTES 16   /* record ids, vault id, device id */
+#define COFFER_HASH_BYTES 32 /* lookup hashes */
 
 enum {
   COFFER_CRYPTO_OK = 0,
-  COFFER_CRYPTO_EINVAL = -1,    /* malformed input: bad length, version, field */
-  COFFER_CRYPTO_EAUTH = -2,     /* authentication failed: wrong key/password or tampered */
+  COFFER_CRYPTO_EINVAL = -1, /* malformed input: bad length, version, field */
+  COFFER_CRYPTO_EAUTH = -2,  /* authentication failed: wrong key/password or tampered */
   COFFER_CRYPTO_ENOMEM = -3,
-  COFFER_CRYPTO_EVERSION = -4,  /* a format version newer than this build knows */
+  COFFER_CRYPTO_EVERSION = -4, /* a format version newer than this build knows */
 };
 
 /* Must be called once before anything else (wraps sodium_init()). */
@@ -83,8 +83,8 @@ typedef enum {
 } CofferRecordKind;
 
 typedef struct {
-  uint8_t kind;   /* CofferRecordKind */
-  uint8_t flags;  /* COFFER_RECORD_FLAG_* */
+  uint8_t kind;  /* CofferRecordKind */
+  uint8_t flags; /* COFFER_RECORD_FLAG_* */
   uint8_t id[COFFER_ID_BYTES];
   CofferRevision rev;
 } CofferRecordHeader;
@@ -93,33 +93,25 @@ typedef struct {
  * with secret_len 0 is an empty secret: it gets a part (secret_len 16 on the
  * wire) and open_secret returns a non-NULL buffer of length 0 for it.
  * *out is malloc()ed (the envelope holds only ciphertext), free() it. */
-int coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES],
-                         const uint8_t vault_id[COFFER_ID_BYTES],
-                         const CofferRecordHeader *header,
-                         const uint8_t *meta, size_t meta_len,
-                         const uint8_t *secret, size_t secret_len,
-                         uint8_t **out, size_t *out_len);
+int coffer_envelope_seal(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
+                         const CofferRecordHeader *header, const uint8_t *meta, size_t meta_len, const uint8_t *secret,
+                         size_t secret_len, uint8_t **out, size_t *out_len);
 
 /* Parses and validates the framing only (no key needed): lengths add up
  * exactly to env_len, magic and kind known. */
-int coffer_envelope_parse_header(const uint8_t *env, size_t env_len,
-                                 CofferRecordHeader *header);
+int coffer_envelope_parse_header(const uint8_t *env, size_t env_len, CofferRecordHeader *header);
 
 /* Authenticates and decrypts the metadata part into a malloc()ed buffer
  * (non-NULL even for empty metadata).  Framing is validated exactly as by
  * parse_header first.  On any error *meta is NULL and *meta_len 0. */
-int coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES],
-                              const uint8_t vault_id[COFFER_ID_BYTES],
-                              const uint8_t *env, size_t env_len,
-                              uint8_t **meta, size_t *meta_len);
+int coffer_envelope_open_meta(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
+                              const uint8_t *env, size_t env_len, uint8_t **meta, size_t *meta_len);
 
 /* Authenticates and decrypts the secret part into coffer_secure_alloc()
  * memory (coffer_secure_release() or sodium_free() it).  A record without a secret part yields *secret=NULL,
  * *secret_len=0 and COFFER_CRYPTO_OK. */
-int coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES],
-                                const uint8_t vault_id[COFFER_ID_BYTES],
-                                const uint8_t *env, size_t env_len,
-                                uint8_t **secret, size_t *secret_len);
+int coffer_envelope_open_secret(const uint8_t vk[COFFER_KEY_BYTES], const uint8_t vault_id[COFFER_ID_BYTES],
+                                const uint8_t *env, size_t env_len, uint8_t **secret, size_t *secret_len);
 
 /* ---- Key slot --------------------------------------------------------------
  * VK wrapped under Argon2id(password, salt):
@@ -146,21 +138,17 @@ typedef struct {
  * because the parameters used are stored in the slot. */
 CofferKdfParams coffer_kdf_default_params(void);
 
-int coffer_keyslot_wrap(const uint8_t vk[COFFER_KEY_BYTES],
-                        const char *password, size_t password_len,
-                        CofferKdfParams params,
-                        uint8_t slot[COFFER_KEYSLOT_BYTES]);
+int coffer_keyslot_wrap(const uint8_t vk[COFFER_KEY_BYTES], const char *password, size_t password_len,
+                        CofferKdfParams params, uint8_t slot[COFFER_KEYSLOT_BYTES]);
 
 /* Wrong password -> COFFER_CRYPTO_EAUTH.  vk must be sodium_malloc() memory. */
-int coffer_keyslot_unwrap(const uint8_t slot[COFFER_KEYSLOT_BYTES],
-                          const char *password, size_t password_len,
+int coffer_keyslot_unwrap(const uint8_t slot[COFFER_KEYSLOT_BYTES], const char *password, size_t password_len,
                           uint8_t vk[COFFER_KEY_BYTES]);
 
 /* ---- Lookup hashes ---------------------------------------------------------
  * keyed BLAKE2b-256(LK, name | 0x00 | value): lets SearchItems find items of
  * a locked vault without decrypting anything. */
-int coffer_lookup_hash(const uint8_t lk[COFFER_KEY_BYTES],
-                       const char *name, const char *value,
+int coffer_lookup_hash(const uint8_t lk[COFFER_KEY_BYTES], const char *name, const char *value,
                        uint8_t out[COFFER_HASH_BYTES]);
 
 /* Same hash with explicit lengths.  The 0x00 separator is unambiguous only
@@ -168,10 +156,8 @@ int coffer_lookup_hash(const uint8_t lk[COFFER_KEY_BYTES],
  * value may contain NUL (everything after the first NUL is the value).
  * coffer_lookup_hash(lk, n, v) == coffer_lookup_hash_len(lk, n, strlen(n),
  * v, strlen(v)). */
-int coffer_lookup_hash_len(const uint8_t lk[COFFER_KEY_BYTES],
-                           const char *name, size_t name_len,
-                           const char *value, size_t value_len,
-                           uint8_t out[COFFER_HASH_BYTES]);
+int coffer_lookup_hash_len(const uint8_t lk[COFFER_KEY_BYTES], const char *name, size_t name_len, const char *value,
+                           size_t value_len, uint8_t out[COFFER_HASH_BYTES]);
 
 /* ---- Secure buffers for plaintext secrets ------------------------------------
  * coffer_secure_alloc() returns sodium_malloc() memory (guarded, locked) of at

@@ -20,8 +20,7 @@ coffer_vault_import_end(CofferVault *vault, gboolean ok, GError **error)
 }
 
 CofferCollection *
-coffer_vault_import_collection(CofferVault *vault, const char *label, guint64 created, guint64 modified,
-                               GError **error)
+coffer_vault_import_collection(CofferVault *vault, const char *label, guint64 created, guint64 modified, GError **error)
 {
   guint8 id[COFFER_ID_BYTES];
 

@@ -24,6 +24,5 @@ CofferCollection *coffer_vault_import_collection(CofferVault *vault, const char 
 
 /* A new item (never replaces one) with these times (0 means now; a modified
  * time before created is raised to created). */
-CofferItem *coffer_vault_import_item(CofferVault *vault, CofferCollection *collection,
-                                     const CofferItemContent *content, guint64 created, guint64 modified,
-                                     GError **error);
+CofferItem *coffer_vault_import_item(CofferVault *vault, CofferCollection *collection, const CofferItemContent *content,
+                                     guint64 created, guint64 modified, GError **error);

@@ -176,8 +176,7 @@ item_meta(CofferItem *item)
   g_variant_dict_insert(&dict, "created", "t", item->created);
   g_variant_dict_insert(&dict, "modified", "t", item->modified);
   g_variant_dict_insert_value(&dict, "collection",
-                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, item->collection->id,
-                                                        COFFER_ID_BYTES, 1));
+                              g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, item->collection->id, COFFER_ID_BYTES, 1));
   if (item->app != NULL)
     g_variant_dict_insert(&dict, "app", "s", item->app);
   return g_variant_ref_sink(g_variant_dict_end(&dict));
@@ -239,8 +238,8 @@ coffer_item_apply_meta(CofferItem *item, GVariant *meta)
   item->label = g_strdup(label);
   item->content_type = g_strdup(content_type);
   item->app = g_strdup(app);
-  item->attributes = attributes ? attributes_from_variant(attributes)
-                                : g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+  item->attributes =
+      attributes ? attributes_from_variant(attributes) : g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
   g_variant_dict_lookup(&dict, "created", "t", &item->created);
   g_variant_dict_lookup(&dict, "modified", "t", &item->modified);
   item->loaded = TRUE;
@@ -308,12 +307,12 @@ coffer_vault_attribute_hashes(CofferVault *vault, GHashTable *attributes, gsize 
 typedef struct {
   CofferRecordKind kind;
   const guint8 *id;
-  const guint8 *parent;     /* NULL for collections */
+  const guint8 *parent; /* NULL for collections */
   gboolean tombstone;
   GVariant *meta;
   const guint8 *secret;
   gsize secret_len;
-  GHashTable *attributes;   /* items: for the lookup index */
+  GHashTable *attributes; /* items: for the lookup index */
 } RecordWrite;
 
 static GBytes *
@@ -362,19 +361,18 @@ store_record(CofferVault *vault, const RecordWrite *write, GError **error)
   hashes = coffer_vault_attribute_hashes(vault, write->tombstone ? NULL : write->attributes, &n_hashes);
   if (!coffer_vault_begin(vault, error))
     return FALSE;
-  ok = coffer_store_get_record(vault->store, write->id, &old, &local) &&
-       (old == NULL || coffer_store_add_history(vault->store, write->id, old->envelope, &local)) &&
-       coffer_store_put_record(vault->store, &record, &local) &&
-       (write->kind != COFFER_RECORD_ITEM ||
-        coffer_store_set_lookup(vault->store, write->id, hashes, n_hashes, &local));
+  ok =
+      coffer_store_get_record(vault->store, write->id, &old, &local) &&
+      (old == NULL || coffer_store_add_history(vault->store, write->id, old->envelope, &local)) &&
+      coffer_store_put_record(vault->store, &record, &local) &&
+      (write->kind != COFFER_RECORD_ITEM || coffer_store_set_lookup(vault->store, write->id, hashes, n_hashes, &local));
   if (!ok)
     g_propagate_error(error, coffer_vault_store_error(local));
   return coffer_vault_end(vault, ok, error);
 }
 
 gboolean
-coffer_vault_write_collection(CofferVault *vault, CofferCollection *collection, gboolean tombstone,
-                              GError **error)
+coffer_vault_write_collection(CofferVault *vault, CofferCollection *collection, gboolean tombstone, GError **error)
 {
   g_autoptr(GVariant) meta = collection_meta(collection);
   RecordWrite write = { COFFER_RECORD_COLLECTION, collection->id, NULL, tombstone, meta, NULL, 0, NULL };
@@ -460,8 +458,8 @@ coffer_vault_write_item(CofferVault *vault, CofferItem *item, const guint8 *secr
     secret_len = current_len;
   }
   {
-    RecordWrite write = { COFFER_RECORD_ITEM, item->id, item->collection->id, FALSE, meta,
-                          secret, secret_len, item->attributes };
+    RecordWrite write = { COFFER_RECORD_ITEM, item->id,        item->collection->id, FALSE, meta, secret,
+                          secret_len,         item->attributes };
     ok = store_record(vault, &write, error);
   }
   sodium_free(current);
@@ -604,8 +602,8 @@ or_now(guint64 t)
 /* Writes a new collection record with this id and adds it (emitting
  * collection-created).  created/modified 0 mean now. */
 CofferCollection *
-coffer_vault_add_collection(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], const char *label,
-                            guint64 created, guint64 modified, GError **error)
+coffer_vault_add_collection(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], const char *label, guint64 created,
+                            guint64 modified, GError **error)
 {
   CofferCollection *collection = coffer_collection_new(vault, id, FALSE);
 
@@ -708,8 +706,7 @@ coffer_vault_delete_collection(CofferVault *vault, CofferCollection *collection,
 }
 
 gboolean
-coffer_vault_set_collection_label(CofferVault *vault, CofferCollection *collection, const char *label,
-                                  GError **error)
+coffer_vault_set_collection_label(CofferVault *vault, CofferCollection *collection, const char *label, GError **error)
 {
   g_autofree char *old_label = NULL;
   guint64 old_modified = collection->modified;
@@ -1139,8 +1136,7 @@ coffer_vault_search(CofferVault *vault, CofferCollection *collection, GHashTable
     attributes = empty = g_hash_table_new(g_str_hash, g_str_equal);
   if ((collection == NULL || collection == session) && session != NULL)
     search_in_memory(session, attributes, results);
-  if (collection != session && vault->initialized &&
-      !search_store(vault, collection, attributes, results, error))
+  if (collection != session && vault->initialized && !search_store(vault, collection, attributes, results, error))
     return NULL;
   return g_steal_pointer(&results);
 }

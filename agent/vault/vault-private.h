@@ -6,29 +6,29 @@
 #include "store/store.h"
 
 struct _CofferCollection {
-  CofferVault *vault;           /* back pointer, not a reference */
+  CofferVault *vault; /* back pointer, not a reference */
   guint8 id[COFFER_ID_BYTES];
-  char *name;                   /* object path element */
-  gboolean in_memory;           /* the session collection */
-  gboolean loaded;              /* metadata below is decrypted */
+  char *name;         /* object path element */
+  gboolean in_memory; /* the session collection */
+  gboolean loaded;    /* metadata below is decrypted */
   char *label;
   guint64 created;
   guint64 modified;
-  GHashTable *items;            /* name -> CofferItem* (owned) */
+  GHashTable *items; /* name -> CofferItem* (owned) */
 };
 
 struct _CofferItem {
   CofferCollection *collection; /* back pointer */
   guint8 id[COFFER_ID_BYTES];
-  char *name;                   /* hex id */
+  char *name; /* hex id */
   gboolean loaded;
   char *label;
-  GHashTable *attributes;       /* char* -> char* */
+  GHashTable *attributes; /* char* -> char* */
   char *content_type;
-  char *app;                    /* creator's identity, or NULL */
+  char *app; /* creator's identity, or NULL */
   guint64 created;
   guint64 modified;
-  guint8 *mem_secret;           /* session items only: sodium_malloc() */
+  guint8 *mem_secret; /* session items only: sodium_malloc() */
   gsize mem_secret_len;
 };
 
@@ -39,12 +39,12 @@ struct _CofferVault {
   gboolean initialized;
   guint8 vault_id[COFFER_ID_BYTES];
   guint8 device_id[COFFER_ID_BYTES];
-  guint8 *vk;                   /* sodium_malloc(); NULL while locked */
-  guint8 *lk;                   /* sodium_malloc(); loaded at open */
+  guint8 *vk; /* sodium_malloc(); NULL while locked */
+  guint8 *lk; /* sodium_malloc(); loaded at open */
   CofferHlc hlc;
-  GHashTable *collections;      /* name -> CofferCollection* (owned) */
-  GHashTable *items;            /* name -> CofferItem* (borrowed from collections) */
-  GHashTable *aliases;          /* alias -> collection name */
+  GHashTable *collections; /* name -> CofferCollection* (owned) */
+  GHashTable *items;       /* name -> CofferItem* (borrowed from collections) */
+  GHashTable *aliases;     /* alias -> collection name */
 };
 
 enum {

@@ -30,8 +30,7 @@ coffer_vault_make_header(CofferVault *vault, const char *account_password, gsize
   memcpy(header, HEADER_MAGIC, 4);
   header[4] = HEADER_FORMAT;
   memcpy(header + 5, vault->vault_id, COFFER_ID_BYTES);
-  rc = coffer_keyslot_wrap(vault->vk, account_password, len, coffer_kdf_default_params(),
-                           header + 5 + COFFER_ID_BYTES);
+  rc = coffer_keyslot_wrap(vault->vk, account_password, len, coffer_kdf_default_params(), header + 5 + COFFER_ID_BYTES);
   if (rc != COFFER_CRYPTO_OK) {
     g_propagate_error(error, coffer_vault_error_from_crypto(rc, "account key slot"));
     return NULL;
@@ -41,7 +40,7 @@ coffer_vault_make_header(CofferVault *vault, const char *account_password, gsize
 
 typedef struct {
   guint8 header[COFFER_HEADER_BYTES];
-  guint8 *vk;          /* sodium_malloc() copies, for the worker thread */
+  guint8 *vk; /* sodium_malloc() copies, for the worker thread */
   char *password;
   gsize password_len;
   int rc;
@@ -179,7 +178,7 @@ typedef struct {
   CofferVault *vault;
   const guint8 *new_vk;
   const guint8 *new_vault_id;
-  GPtrArray *resealed;   /* CofferStoreRecord* */
+  GPtrArray *resealed; /* CofferStoreRecord* */
   GError *error;
 } Reseal;
 
@@ -204,8 +203,8 @@ reseal_one(const CofferStoreRecord *record, gpointer user_data)
     rc = coffer_envelope_open_secret(vault->vk, vault->vault_id, env, env_len, &secret, &secret_len);
   has_secret = secret != NULL;
   if (rc == COFFER_CRYPTO_OK)
-    rc = coffer_envelope_seal(reseal->new_vk, reseal->new_vault_id, &header, meta, meta_len,
-                              has_secret ? secret : NULL, secret_len, &sealed, &sealed_len);
+    rc = coffer_envelope_seal(reseal->new_vk, reseal->new_vault_id, &header, meta, meta_len, has_secret ? secret : NULL,
+                              secret_len, &sealed, &sealed_len);
   free(meta);
   sodium_free(secret);
   if (rc != COFFER_CRYPTO_OK) {
@@ -395,7 +394,7 @@ coffer_vault_record_etag(CofferVault *vault, const guint8 id[COFFER_ID_BYTES])
 typedef struct {
   CofferRecordHeader header;
   GVariant *meta;
-  guint8 parent[COFFER_ID_BYTES];   /* items: the collection's id */
+  guint8 parent[COFFER_ID_BYTES]; /* items: the collection's id */
 } Incoming;
 
 static void
@@ -451,8 +450,8 @@ collection_name(const guint8 id[COFFER_ID_BYTES])
 /* Stores the winning remote version (clean, with its ETag) with its lookup
  * rows, keeping the version it replaces in history, in one transaction. */
 static gboolean
-store_incoming(CofferVault *vault, GBytes *envelope, const char *etag, const Incoming *incoming,
-               GBytes *replaced, GError **error)
+store_incoming(CofferVault *vault, GBytes *envelope, const char *etag, const Incoming *incoming, GBytes *replaced,
+               GError **error)
 {
   CofferStoreRecord record = { 0 };
   g_autoptr(GVariant) attributes_value = NULL;
@@ -480,10 +479,10 @@ store_incoming(CofferVault *vault, GBytes *envelope, const char *etag, const Inc
   hashes = coffer_vault_attribute_hashes(vault, attributes, &n_hashes);
   if (!coffer_vault_begin(vault, error))
     return FALSE;
-  ok = (replaced == NULL || coffer_store_add_history(vault->store, record.id, replaced, &local)) &&
-       coffer_store_put_synced_record(vault->store, &record, etag, &local) &&
-       (record.kind != COFFER_RECORD_ITEM ||
-        coffer_store_set_lookup(vault->store, record.id, hashes, n_hashes, &local));
+  ok =
+      (replaced == NULL || coffer_store_add_history(vault->store, record.id, replaced, &local)) &&
+      coffer_store_put_synced_record(vault->store, &record, etag, &local) &&
+      (record.kind != COFFER_RECORD_ITEM || coffer_store_set_lookup(vault->store, record.id, hashes, n_hashes, &local));
   if (!ok)
     g_propagate_error(error, coffer_vault_store_error(local));
   return coffer_vault_end(vault, ok, error);
@@ -594,8 +593,8 @@ apply_incoming(CofferVault *vault, GBytes *envelope, const char *etag, const Inc
 /* Local version won (or the server rolled back): keep ours dirty so it is
  * pushed over the remote one, and remember the remote ETag for If-Match. */
 static gboolean
-keep_local(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GBytes *remote, const char *etag,
-           gboolean keep_loser, GError **error)
+keep_local(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GBytes *remote, const char *etag, gboolean keep_loser,
+           GError **error)
 {
   GError *local = NULL;
   gboolean ok;
@@ -643,8 +642,7 @@ merge_with_local(CofferVault *vault, GBytes *envelope, const char *etag, const I
                 "the remote went back to an older version of a record (rollback): refused");
     return COFFER_MERGE_REFUSED;
   }
-  return keep_local(vault, current->id, envelope, etag, TRUE, error) ? COFFER_MERGE_KEPT_LOCAL
-                                                                     : COFFER_MERGE_REFUSED;
+  return keep_local(vault, current->id, envelope, etag, TRUE, error) ? COFFER_MERGE_KEPT_LOCAL : COFFER_MERGE_REFUSED;
 }
 
 CofferMergeResult
@@ -747,8 +745,8 @@ coffer_vault_item_history(CofferVault *vault, const char *item_name, GError **er
 
 /* Opens a history version of an item: its metadata and secret. */
 static gboolean
-open_version(CofferVault *vault, const CofferStoreHistory *row, GVariant **meta, guint8 **secret,
-             gsize *secret_len, GError **error)
+open_version(CofferVault *vault, const CofferStoreHistory *row, GVariant **meta, guint8 **secret, gsize *secret_len,
+             GError **error)
 {
   gsize len, meta_len = 0;
   const guint8 *env = g_bytes_get_data(row->envelope, &len);
@@ -781,8 +779,7 @@ open_version(CofferVault *vault, const CofferStoreHistory *row, GVariant **meta,
 /* The item to restore into: the live one, or (deleted) a new one with the
  * same id in the version's collection. */
 static CofferItem *
-restore_target(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GVariant *meta, gboolean *created,
-               GError **error)
+restore_target(CofferVault *vault, const guint8 id[COFFER_ID_BYTES], GVariant *meta, gboolean *created, GError **error)
 {
   g_autofree char *hex = coffer_id_to_hex(id);
   g_autoptr(GVariant) parent = g_variant_lookup_value(meta, "collection", G_VARIANT_TYPE_BYTESTRING);
@@ -826,8 +823,8 @@ coffer_vault_restore(CofferVault *vault, const char *item_name, gint64 seq, GErr
     return FALSE;
   }
   if (row == NULL || memcmp(row->record, id, COFFER_ID_BYTES) != 0) {
-    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_FOUND, "no version %" G_GINT64_FORMAT " of %s",
-                seq, item_name);
+    g_set_error(error, COFFER_VAULT_ERROR, COFFER_VAULT_ERROR_NOT_FOUND, "no version %" G_GINT64_FORMAT " of %s", seq,
+                item_name);
     return FALSE;
   }
   if (!open_version(vault, row, &meta, &secret, &secret_len, error))
@@ -856,7 +853,7 @@ coffer_vault_restore(CofferVault *vault, const char *item_name, gint64 seq, GErr
 
 typedef struct {
   gint64 cutoff_ms;
-  GPtrArray *expired;   /* CofferStoreRecord*: clean tombstones older than the cutoff */
+  GPtrArray *expired; /* CofferStoreRecord*: clean tombstones older than the cutoff */
 } Expired;
 
 static gboolean
@@ -875,8 +872,7 @@ collect_expired(const CofferStoreRecord *record, gpointer user_data)
 }
 
 gboolean
-coffer_vault_cleanup(CofferVault *vault, gint64 max_age, guint keep_count, CofferCleanupReport *report,
-                     GError **error)
+coffer_vault_cleanup(CofferVault *vault, gint64 max_age, guint keep_count, CofferCleanupReport *report, GError **error)
 {
   gint64 now = g_get_real_time() / G_USEC_PER_SEC;
   g_autoptr(GPtrArray) ids = g_ptr_array_new_with_free_func(g_free);
@@ -992,8 +988,7 @@ coffer_vault_set_remote_settings(CofferVault *vault, const CofferRemoteSettings 
 }
 
 static gboolean
-unseal_settings(CofferVault *vault, const guint8 *sealed, gsize len, CofferRemoteSettings *settings,
-                GError **error)
+unseal_settings(CofferVault *vault, const guint8 *sealed, gsize len, CofferRemoteSettings *settings, GError **error)
 {
   gsize plain_len = len - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES, offset = 0;
   guint8 key[crypto_secretbox_KEYBYTES];

@@ -51,7 +51,7 @@ gboolean coffer_vault_join(CofferVault *vault, GBytes *header, const char *accou
 typedef struct {
   guint8 id[COFFER_ID_BYTES];
   GBytes *envelope;
-  char *etag;          /* the version of it the remote had last time we knew; NULL = never synced */
+  char *etag; /* the version of it the remote had last time we knew; NULL = never synced */
 } CofferSyncRecord;
 
 void coffer_sync_record_free(CofferSyncRecord *record);
@@ -77,10 +77,10 @@ char *coffer_vault_record_etag(CofferVault *vault, const guint8 id[COFFER_ID_BYT
 /* ---- pulling ------------------------------------------------------------------ */
 
 typedef enum {
-  COFFER_MERGE_APPLIED,     /* the remote version won: stored, loser in history, signals emitted */
-  COFFER_MERGE_KEPT_LOCAL,  /* the local version won: it stays (dirty) to be pushed; remote loser in history */
-  COFFER_MERGE_SAME,        /* already have exactly this version: only the ETag was recorded */
-  COFFER_MERGE_REFUSED,     /* failed authentication, foreign vault, or a rollback: nothing changed */
+  COFFER_MERGE_APPLIED,    /* the remote version won: stored, loser in history, signals emitted */
+  COFFER_MERGE_KEPT_LOCAL, /* the local version won: it stays (dirty) to be pushed; remote loser in history */
+  COFFER_MERGE_SAME,       /* already have exactly this version: only the ETag was recorded */
+  COFFER_MERGE_REFUSED,    /* failed authentication, foreign vault, or a rollback: nothing changed */
 } CofferMergeResult;
 
 /* Merges one envelope fetched from the remote (with its ETag).  The higher
@@ -89,8 +89,7 @@ typedef enum {
  * that record, while our copy is not dirty, is a rollback: REFUSED, and our
  * copy is marked dirty so the next push repairs the server.  *error explains
  * REFUSED. */
-CofferMergeResult coffer_vault_merge_remote(CofferVault *vault, GBytes *envelope, const char *etag,
-                                            GError **error);
+CofferMergeResult coffer_vault_merge_remote(CofferVault *vault, GBytes *envelope, const char *etag, GError **error);
 
 /* Several merges in one store transaction (one fsync instead of one per
  * record): merge_begin, any number of merge_remote, merge_commit.  Should the
@@ -102,12 +101,12 @@ gboolean coffer_vault_merge_commit(CofferVault *vault, GError **error);
 /* ---- history -------------------------------------------------------------------- */
 
 typedef struct {
-  gint64 seq;          /* history row, for restore */
-  gint64 added;        /* seconds since the epoch */
+  gint64 seq;   /* history row, for restore */
+  gint64 added; /* seconds since the epoch */
   guint64 hlc;
   guint8 device[COFFER_ID_BYTES];
   gboolean tombstone;
-  char *label;         /* decrypted */
+  char *label; /* decrypted */
 } CofferHistoryEntry;
 
 void coffer_history_entry_free(CofferHistoryEntry *entry);

@@ -96,24 +96,21 @@ coffer_vault_class_init(CofferVaultClass *klass)
   static const char *const two_ids[] = { "item-created", "item-changed", "item-deleted" };
 
   object_class->finalize = coffer_vault_finalize;
-  coffer_vault_signals[SIGNAL_LOCK_CHANGED] = g_signal_new("lock-changed", G_TYPE_FROM_CLASS(klass),
-                                                           G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                                                           G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
+  coffer_vault_signals[SIGNAL_LOCK_CHANGED] = g_signal_new("lock-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST,
+                                                           0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_BOOLEAN);
   for (guint i = 0; i < 3; i++) {
-    coffer_vault_signals[SIGNAL_COLLECTION_CREATED + i] =
-        g_signal_new(one_id[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                     G_TYPE_NONE, 1, G_TYPE_STRING);
+    coffer_vault_signals[SIGNAL_COLLECTION_CREATED + i] = g_signal_new(
+        one_id[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_STRING);
     coffer_vault_signals[SIGNAL_ITEM_CREATED + i] =
-        g_signal_new(two_ids[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                     G_TYPE_NONE, 2, G_TYPE_STRING, G_TYPE_STRING);
+        g_signal_new(two_ids[i], G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL, G_TYPE_NONE, 2,
+                     G_TYPE_STRING, G_TYPE_STRING);
   }
 }
 
 static void
 coffer_vault_init(CofferVault *vault)
 {
-  vault->collections = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
-                                             (GDestroyNotify)coffer_collection_free);
+  vault->collections = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, (GDestroyNotify)coffer_collection_free);
   vault->items = g_hash_table_new(g_str_hash, g_str_equal);
   vault->aliases = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 }
@@ -137,8 +134,7 @@ coffer_id_from_hex(const char *hex, guint8 id[COFFER_ID_BYTES])
   for (const char *p = hex; *p; p++)
     if (!g_ascii_isdigit(*p) && !(*p >= 'a' && *p <= 'f'))
       return FALSE;
-  return sodium_hex2bin(id, COFFER_ID_BYTES, hex, strlen(hex), NULL, &len, NULL) == 0 &&
-         len == COFFER_ID_BYTES;
+  return sodium_hex2bin(id, COFFER_ID_BYTES, hex, strlen(hex), NULL, &len, NULL) == 0 && len == COFFER_ID_BYTES;
 }
 
 /* Reads a fixed-size meta value; FALSE with no error when it is missing. */
@@ -473,8 +469,7 @@ coffer_vault_initialize(CofferVault *vault, const char *password, gsize password
 
 /* Re-wraps the local key slot around vk under password (join). */
 gboolean
-coffer_vault_write_local_slot(CofferVault *vault, const guint8 *vk, const char *password, gsize len,
-                              GError **error)
+coffer_vault_write_local_slot(CofferVault *vault, const guint8 *vk, const char *password, gsize len, GError **error)
 {
   return check_password(password, len, error) && write_keyslot(vault, vk, password, len, error);
 }
@@ -520,12 +515,12 @@ load_one(const CofferStoreRecord *record, gpointer user_data)
 typedef struct {
   guint8 slot[COFFER_KEYSLOT_BYTES];
   guint8 new_slot[COFFER_KEYSLOT_BYTES];
-  char *password;       /* sodium_malloc() copies */
+  char *password; /* sodium_malloc() copies */
   gsize password_len;
-  char *new_password;   /* NULL for unlock */
+  char *new_password; /* NULL for unlock */
   gsize new_len;
-  guint8 *vk;           /* result of the unwrap, sodium_malloc() */
-  gboolean creating;    /* a new vault: wrap a fresh vk into new_slot */
+  guint8 *vk;        /* result of the unwrap, sodium_malloc() */
+  gboolean creating; /* a new vault: wrap a fresh vk into new_slot */
   int rc;
 } KdfJob;
 
@@ -611,14 +606,13 @@ static void
 kdf_job_run(KdfJob *job)
 {
   if (job->creating) {
-    job->rc = coffer_keyslot_wrap(job->vk, job->password, job->password_len, coffer_kdf_default_params(),
-                                  job->new_slot);
+    job->rc =
+        coffer_keyslot_wrap(job->vk, job->password, job->password_len, coffer_kdf_default_params(), job->new_slot);
     return;
   }
   job->rc = coffer_keyslot_unwrap(job->slot, job->password, job->password_len, job->vk);
   if (job->rc == COFFER_CRYPTO_OK && job->new_password != NULL)
-    job->rc = coffer_keyslot_wrap(job->vk, job->new_password, job->new_len, coffer_kdf_default_params(),
-                                  job->new_slot);
+    job->rc = coffer_keyslot_wrap(job->vk, job->new_password, job->new_len, coffer_kdf_default_params(), job->new_slot);
 }
 
 static gboolean
@@ -721,8 +715,8 @@ kdf_start(CofferVault *vault, KdfApply apply, KdfJob *job, GError *job_error, GA
 }
 
 static gboolean
-kdf_sync(CofferVault *vault, KdfApply apply, const char *password, gsize len, const char *new_password,
-         gsize new_len, GError **error)
+kdf_sync(CofferVault *vault, KdfApply apply, const char *password, gsize len, const char *new_password, gsize new_len,
+         GError **error)
 {
   g_autoptr(KdfJob) job = kdf_job_new(vault, password, len, new_password, new_len, error);
 
@@ -752,8 +746,8 @@ coffer_vault_unlock(CofferVault *vault, const char *password, gsize password_len
 }
 
 void
-coffer_vault_unlock_async(CofferVault *vault, const char *password, gsize password_len,
-                          GAsyncReadyCallback callback, gpointer user_data)
+coffer_vault_unlock_async(CofferVault *vault, const char *password, gsize password_len, GAsyncReadyCallback callback,
+                          gpointer user_data)
 {
   GError *error = NULL;
   KdfJob *job = kdf_job_new(vault, password, password_len, NULL, 0, &error);
@@ -772,8 +766,8 @@ coffer_vault_initialize_async(CofferVault *vault, const char *password, gsize pa
 }
 
 gboolean
-coffer_vault_change_password(CofferVault *vault, const char *old_password, gsize old_len,
-                             const char *new_password, gsize new_len, GError **error)
+coffer_vault_change_password(CofferVault *vault, const char *old_password, gsize old_len, const char *new_password,
+                             gsize new_len, GError **error)
 {
   return kdf_sync(vault, apply_change_password, old_password, old_len, new_password, new_len, error);
 }

@@ -19,14 +19,14 @@
 GQuark coffer_vault_error_quark(void);
 
 typedef enum {
-  COFFER_VAULT_ERROR_NOT_INITIALIZED,   /* no vault yet: run `coffer init` */
+  COFFER_VAULT_ERROR_NOT_INITIALIZED, /* no vault yet: run `coffer init` */
   COFFER_VAULT_ERROR_ALREADY_INITIALIZED,
   COFFER_VAULT_ERROR_BAD_PASSWORD,
   COFFER_VAULT_ERROR_LOCKED,
   COFFER_VAULT_ERROR_NOT_FOUND,
-  COFFER_VAULT_ERROR_CORRUPT,          /* a record or key slot fails to authenticate/parse */
-  COFFER_VAULT_ERROR_INVALID,          /* bad argument (empty password, bad label, ...) */
-  COFFER_VAULT_ERROR_STORAGE,          /* the store failed; nothing was changed */
+  COFFER_VAULT_ERROR_CORRUPT, /* a record or key slot fails to authenticate/parse */
+  COFFER_VAULT_ERROR_INVALID, /* bad argument (empty password, bad label, ...) */
+  COFFER_VAULT_ERROR_STORAGE, /* the store failed; nothing was changed */
 } CofferVaultError;
 
 #define COFFER_TYPE_VAULT (coffer_vault_get_type())
@@ -50,10 +50,8 @@ gboolean coffer_vault_is_locked(CofferVault *vault);
 
 /* Creates the vault (keys, key slot, the "login" collection with alias
  * "default") and leaves it unlocked. */
-gboolean coffer_vault_initialize(CofferVault *vault, const char *password, gsize password_len,
-                                 GError **error);
-gboolean coffer_vault_unlock(CofferVault *vault, const char *password, gsize password_len,
-                             GError **error);
+gboolean coffer_vault_initialize(CofferVault *vault, const char *password, gsize password_len, GError **error);
+gboolean coffer_vault_unlock(CofferVault *vault, const char *password, gsize password_len, GError **error);
 /* Wipes keys and decrypted metadata from memory; emits lock-changed. */
 void coffer_vault_lock(CofferVault *vault);
 /* Re-wraps the local key slot only; needs the current password. */
@@ -79,7 +77,7 @@ typedef struct {
   guint64 collections;
   guint64 items;
   guint64 store_bytes;
-  const char *store_path;  /* owned by the vault */
+  const char *store_path; /* owned by the vault */
 } CofferVaultStatus;
 gboolean coffer_vault_get_status(CofferVault *vault, CofferVaultStatus *status, GError **error);
 
@@ -111,13 +109,12 @@ CofferCollection *coffer_vault_resolve_alias(CofferVault *vault, const char *ali
 /* Names of the aliases that are set (strings owned by the array). */
 GPtrArray *coffer_vault_list_aliases(CofferVault *vault);
 /* collection NULL removes the alias. */
-gboolean coffer_vault_set_alias(CofferVault *vault, const char *alias, CofferCollection *collection,
-                                GError **error);
+gboolean coffer_vault_set_alias(CofferVault *vault, const char *alias, CofferCollection *collection, GError **error);
 
 CofferCollection *coffer_vault_create_collection(CofferVault *vault, const char *label, GError **error);
 gboolean coffer_vault_delete_collection(CofferVault *vault, CofferCollection *collection, GError **error);
-gboolean coffer_vault_set_collection_label(CofferVault *vault, CofferCollection *collection,
-                                           const char *label, GError **error);
+gboolean coffer_vault_set_collection_label(CofferVault *vault, CofferCollection *collection, const char *label,
+                                           GError **error);
 
 const char *coffer_collection_get_name(CofferCollection *collection);
 const char *coffer_collection_get_label(CofferCollection *collection);
@@ -137,23 +134,20 @@ typedef struct {
   const char *content_type;
   const guint8 *secret;
   gsize secret_len;
-  const char *app;        /* the creating application's identity (agent/access/), or NULL */
+  const char *app; /* the creating application's identity (agent/access/), or NULL */
 } CofferItemContent;
 
-CofferItem *coffer_vault_create_item(CofferVault *vault, CofferCollection *collection,
-                                     const CofferItemContent *content, gboolean replace,
-                                     gboolean *replaced, GError **error);
+CofferItem *coffer_vault_create_item(CofferVault *vault, CofferCollection *collection, const CofferItemContent *content,
+                                     gboolean replace, gboolean *replaced, GError **error);
 gboolean coffer_vault_delete_item(CofferVault *vault, CofferItem *item, GError **error);
-gboolean coffer_vault_set_item_label(CofferVault *vault, CofferItem *item, const char *label,
-                                     GError **error);
-gboolean coffer_vault_set_item_attributes(CofferVault *vault, CofferItem *item, GHashTable *attributes,
-                                          GError **error);
-gboolean coffer_vault_set_item_secret(CofferVault *vault, CofferItem *item, const guint8 *secret,
-                                      gsize secret_len, const char *content_type, GError **error);
+gboolean coffer_vault_set_item_label(CofferVault *vault, CofferItem *item, const char *label, GError **error);
+gboolean coffer_vault_set_item_attributes(CofferVault *vault, CofferItem *item, GHashTable *attributes, GError **error);
+gboolean coffer_vault_set_item_secret(CofferVault *vault, CofferItem *item, const guint8 *secret, gsize secret_len,
+                                      const char *content_type, GError **error);
 /* *secret is coffer_secure_alloc() memory: coffer_secure_release(secret,
  * secret_len) it (or sodium_free()).  *content_type is borrowed from the item. */
-gboolean coffer_vault_get_item_secret(CofferVault *vault, CofferItem *item, guint8 **secret,
-                                      gsize *secret_len, const char **content_type, GError **error);
+gboolean coffer_vault_get_item_secret(CofferVault *vault, CofferItem *item, guint8 **secret, gsize *secret_len,
+                                      const char **content_type, GError **error);
 
 const char *coffer_item_get_name(CofferItem *item);
 CofferCollection *coffer_item_get_collection(CofferItem *item);

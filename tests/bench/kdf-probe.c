@@ -33,8 +33,8 @@ main(int argc, char **argv)
   mem = (size_t)strtoull(argv[2], NULL, 10);
   randombytes_buf(salt, sizeof salt);
   start = now_seconds();
-  if (crypto_pwhash(key, sizeof key, password, sizeof password - 1, salt, ops, mem,
-                    crypto_pwhash_ALG_ARGON2ID13) != 0) {
+  if (crypto_pwhash(key, sizeof key, password, sizeof password - 1, salt, ops, mem, crypto_pwhash_ALG_ARGON2ID13) !=
+      0) {
     fprintf(stderr, "kdf-probe: crypto_pwhash failed (out of memory?)\n");
     return 1;
   }

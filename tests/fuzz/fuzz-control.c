@@ -29,29 +29,74 @@ add_sync_field(CofferControlBuilder *b, const CofferControlMessage *m, uint8_t t
   const CofferControlBytes *bytes = NULL;
   const uint64_t *u64 = NULL;
   switch (tag) {
-  case COFFER_FIELD_REMOTE_URL: bytes = &m->remote_url; break;
-  case COFFER_FIELD_REMOTE_USER: bytes = &m->remote_user; break;
-  case COFFER_FIELD_REMOTE_PASSWORD: bytes = &m->remote_password; break;
-  case COFFER_FIELD_ACCOUNT_PASSWORD: bytes = &m->account_password; break;
-  case COFFER_FIELD_ITEM: bytes = &m->item; break;
-  case COFFER_FIELD_LAST_ERROR: bytes = &m->last_error; break;
-  case COFFER_FIELD_HISTORY: bytes = &m->history; break;
-  case COFFER_FIELD_SEQ: u64 = &m->seq; break;
-  case COFFER_FIELD_LAST_SYNC: u64 = &m->last_sync; break;
-  case COFFER_FIELD_PENDING: u64 = &m->pending; break;
-  case COFFER_FIELD_REMOTE_BYTES: u64 = &m->remote_bytes; break;
-  case COFFER_FIELD_PUSHED: u64 = &m->pushed; break;
-  case COFFER_FIELD_PULLED: u64 = &m->pulled; break;
-  case COFFER_FIELD_CONFLICTS: u64 = &m->conflicts; break;
-  case COFFER_FIELD_REFUSED: u64 = &m->refused; break;
-  case COFFER_FIELD_HISTORY_REMOVED: u64 = &m->history_removed; break;
-  case COFFER_FIELD_TOMBSTONES_REMOVED: u64 = &m->tombstones_removed; break;
-  case COFFER_FIELD_BYTES_RECLAIMED: u64 = &m->bytes_reclaimed; break;
-  case COFFER_FIELD_REMOTE_REMOVED: u64 = &m->remote_removed; break;
-  case COFFER_FIELD_APP: bytes = &m->app; break;
-  case COFFER_FIELD_ACCESS: bytes = &m->access; break;
-  case COFFER_FIELD_REVOKED: u64 = &m->revoked; break;
-  default: return;
+  case COFFER_FIELD_REMOTE_URL:
+    bytes = &m->remote_url;
+    break;
+  case COFFER_FIELD_REMOTE_USER:
+    bytes = &m->remote_user;
+    break;
+  case COFFER_FIELD_REMOTE_PASSWORD:
+    bytes = &m->remote_password;
+    break;
+  case COFFER_FIELD_ACCOUNT_PASSWORD:
+    bytes = &m->account_password;
+    break;
+  case COFFER_FIELD_ITEM:
+    bytes = &m->item;
+    break;
+  case COFFER_FIELD_LAST_ERROR:
+    bytes = &m->last_error;
+    break;
+  case COFFER_FIELD_HISTORY:
+    bytes = &m->history;
+    break;
+  case COFFER_FIELD_SEQ:
+    u64 = &m->seq;
+    break;
+  case COFFER_FIELD_LAST_SYNC:
+    u64 = &m->last_sync;
+    break;
+  case COFFER_FIELD_PENDING:
+    u64 = &m->pending;
+    break;
+  case COFFER_FIELD_REMOTE_BYTES:
+    u64 = &m->remote_bytes;
+    break;
+  case COFFER_FIELD_PUSHED:
+    u64 = &m->pushed;
+    break;
+  case COFFER_FIELD_PULLED:
+    u64 = &m->pulled;
+    break;
+  case COFFER_FIELD_CONFLICTS:
+    u64 = &m->conflicts;
+    break;
+  case COFFER_FIELD_REFUSED:
+    u64 = &m->refused;
+    break;
+  case COFFER_FIELD_HISTORY_REMOVED:
+    u64 = &m->history_removed;
+    break;
+  case COFFER_FIELD_TOMBSTONES_REMOVED:
+    u64 = &m->tombstones_removed;
+    break;
+  case COFFER_FIELD_BYTES_RECLAIMED:
+    u64 = &m->bytes_reclaimed;
+    break;
+  case COFFER_FIELD_REMOTE_REMOVED:
+    u64 = &m->remote_removed;
+    break;
+  case COFFER_FIELD_APP:
+    bytes = &m->app;
+    break;
+  case COFFER_FIELD_ACCESS:
+    bytes = &m->access;
+    break;
+  case COFFER_FIELD_REVOKED:
+    u64 = &m->revoked;
+    break;
+  default:
+    return;
   }
   if (bytes != NULL)
     coffer_control_builder_add_bytes(b, tag, bytes->data, bytes->len);
@@ -127,8 +172,9 @@ check_round_trip(const CofferControlMessage *m, size_t input_len)
   CHECK(len == input_len + COFFER_CONTROL_HEADER_BYTES); /* TLV sizes are canonical */
   CHECK(coffer_control_parse(frame + COFFER_CONTROL_HEADER_BYTES, len - COFFER_CONTROL_HEADER_BYTES, &again) == 0);
   CHECK(again.type == m->type && again.present == m->present);
-  CHECK(again.error_code == m->error_code && again.initialized == m->initialized && again.locked == m->locked && again.create == m->create &&
-        again.collections == m->collections && again.items == m->items && again.store_bytes == m->store_bytes);
+  CHECK(again.error_code == m->error_code && again.initialized == m->initialized && again.locked == m->locked &&
+        again.create == m->create && again.collections == m->collections && again.items == m->items &&
+        again.store_bytes == m->store_bytes);
   CHECK(same_bytes(again.password, m->password) && same_bytes(again.new_password, m->new_password) &&
         same_bytes(again.message, m->message) && same_bytes(again.store_path, m->store_path) &&
         same_bytes(again.agent_version, m->agent_version));

@@ -57,16 +57,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 #ifndef COFFER_LIBFUZZER
 static int
-write_seed(const char *dir, const char *name, const CofferRecordHeader *header, const char *meta,
-           const char *secret)
+write_seed(const char *dir, const char *name, const CofferRecordHeader *header, const char *meta, const char *secret)
 {
   uint8_t *env = NULL;
   size_t env_len = 0;
   char path[4096];
   FILE *f;
 
-  if (coffer_envelope_seal(fuzz_key, fuzz_vault, header, (const uint8_t *)meta, strlen(meta),
-                           (const uint8_t *)secret, secret ? strlen(secret) : 0, &env, &env_len) != 0)
+  if (coffer_envelope_seal(fuzz_key, fuzz_vault, header, (const uint8_t *)meta, strlen(meta), (const uint8_t *)secret,
+                           secret ? strlen(secret) : 0, &env, &env_len) != 0)
     return 1;
   snprintf(path, sizeof path, "%s/%s", dir, name);
   f = fopen(path, "wb");

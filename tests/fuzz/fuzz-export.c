@@ -25,7 +25,7 @@
 #define CHECK(cond)                                                                                                    \
   do {                                                                                                                 \
     if (!(cond)) {                                                                                                     \
-      fprintf(stderr, "fuzz-export: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                           \
+      fprintf(stderr, "fuzz-export: %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                            \
       abort();                                                                                                         \
     }                                                                                                                  \
   } while (0)

@@ -35,8 +35,7 @@ fail(GError *error)
 }
 
 static GVariant *
-call(const char *path, const char *iface, const char *method, GVariant *args, const char *reply_type,
-     GError **error)
+call(const char *path, const char *iface, const char *method, GVariant *args, const char *reply_type, GError **error)
 {
   return g_dbus_connection_call_sync(bus, BUS_NAME, path, iface, method, args, G_VARIANT_TYPE(reply_type),
                                      G_DBUS_CALL_FLAGS_NONE, CALL_TIMEOUT_MS, NULL, error);
@@ -75,12 +74,11 @@ store(const char *session, const char *label, const char *value, const char *sec
   g_variant_builder_init(&props, G_VARIANT_TYPE("a{sv}"));
   g_variant_builder_add(&props, "{sv}", "org.freedesktop.Secret.Item.Label", g_variant_new_string(label));
   g_variant_builder_add(&props, "{sv}", "org.freedesktop.Secret.Item.Attributes", attributes(value));
-  reply = call(SERVICE_PATH "/aliases/default", "org.freedesktop.Secret.Collection", "CreateItem",
-               g_variant_new("(a{sv}(o@ay@ays)b)", &props, session,
-                             g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1),
-                             g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, secret, strlen(secret), 1),
-                             "text/plain", TRUE),
-               "(oo)", &error);
+  reply = call(
+      SERVICE_PATH "/aliases/default", "org.freedesktop.Secret.Collection", "CreateItem",
+      g_variant_new("(a{sv}(o@ay@ays)b)", &props, session, g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, "", 0, 1),
+                    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, secret, strlen(secret), 1), "text/plain", TRUE),
+      "(oo)", &error);
   if (reply == NULL)
     return fail(error);
   g_variant_get(reply, "(&o&o)", &item, NULL);
@@ -93,9 +91,8 @@ static int
 search(const char *value, GPtrArray *paths)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) reply = call(SERVICE_PATH, SERVICE_IFACE, "SearchItems", g_variant_new("(@a{ss})",
-                                                                                             attributes(value)),
-                                   "(aoao)", &error);
+  g_autoptr(GVariant) reply =
+      call(SERVICE_PATH, SERVICE_IFACE, "SearchItems", g_variant_new("(@a{ss})", attributes(value)), "(aoao)", &error);
   g_autoptr(GVariantIter) unlocked = NULL;
   g_autoptr(GVariantIter) locked = NULL;
   const char *path;
@@ -133,8 +130,8 @@ read_one(const char *session, const char *value)
     return r;
   if (paths->len == 0)
     return 5;
-  reply = call(paths->pdata[0], "org.freedesktop.Secret.Item", "GetSecret", g_variant_new("(o)", session),
-               "((oayays))", &error);
+  reply = call(paths->pdata[0], "org.freedesktop.Secret.Item", "GetSecret", g_variant_new("(o)", session), "((oayays))",
+               &error);
   if (reply == NULL)
     return fail(error);
   secret = g_variant_get_child_value(reply, 0);

@@ -38,9 +38,9 @@ static void
 test_flatpak_info_refuses_what_is_not_an_app(void **state)
 {
   static const char *const bad[] = {
-    "[Runtime]\nname=org.gnome.Platform\n",          /* a runtime, no app */
-    "[Application]\nruntime=x\n",                    /* no name */
-    "[Application]\nname=../../etc\n",               /* not an app id */
+    "[Runtime]\nname=org.gnome.Platform\n", /* a runtime, no app */
+    "[Application]\nruntime=x\n",           /* no name */
+    "[Application]\nname=../../etc\n",      /* not an app id */
     "[Application]\nname=nodots\n",
     "[Application]\nname=org.example.\n",
     "[Application]\nname=org..example\n",
@@ -76,9 +76,16 @@ test_flatpak_info_is_bounded(void **state)
 static void
 test_interpreters_and_tools_are_named(void **state)
 {
-  static const char *const interpreters[] = { "/usr/bin/python3", "/usr/bin/python3.11", "/usr/bin/perl",
-                                              "/usr/bin/perl5.36.0", "/usr/bin/ruby3.1", "/usr/bin/node",
-                                              "/bin/sh", "/usr/bin/bash", "/usr/bin/dash", "/usr/bin/zsh",
+  static const char *const interpreters[] = { "/usr/bin/python3",
+                                              "/usr/bin/python3.11",
+                                              "/usr/bin/perl",
+                                              "/usr/bin/perl5.36.0",
+                                              "/usr/bin/ruby3.1",
+                                              "/usr/bin/node",
+                                              "/bin/sh",
+                                              "/usr/bin/bash",
+                                              "/usr/bin/dash",
+                                              "/usr/bin/zsh",
                                               "/usr/bin/python3.11 (deleted)" };
   static const char *const tools[] = { "/usr/bin/secret-tool", "/usr/bin/gdbus", "/usr/bin/dbus-send" };
   static const char *const others[] = { "/usr/bin/firefox", "/usr/bin/pythonic", "/opt/perlish", "/usr/bin/nodes",
@@ -181,8 +188,9 @@ create(CofferVault *vault, const char *label, const char *key, const char *app, 
 {
   g_autoptr(GHashTable) attributes = g_hash_table_new(g_str_hash, g_str_equal);
   g_autoptr(GError) error = NULL;
-  CofferItemContent content = { .label = label, .attributes = attributes, .secret = (const guint8 *)"s",
-                                .secret_len = 1, .app = app };
+  CofferItemContent content = {
+    .label = label, .attributes = attributes, .secret = (const guint8 *)"s", .secret_len = 1, .app = app
+  };
   CofferItem *item;
 
   g_hash_table_insert(attributes, "key", (gpointer)key);

@@ -275,8 +275,12 @@ static void
 test_history_entries(void **state)
 {
   uint8_t buf[256];
-  CofferControlHistoryEntry e = { .seq = 7, .added = 1700000000, .hlc = 0x0102030405060708ull, .tombstone = 1,
-                                  .label = (const uint8_t *)"old label", .label_len = 9 };
+  CofferControlHistoryEntry e = { .seq = 7,
+                                  .added = 1700000000,
+                                  .hlc = 0x0102030405060708ull,
+                                  .tombstone = 1,
+                                  .label = (const uint8_t *)"old label",
+                                  .label_len = 9 };
   memset(e.device, 0xab, sizeof e.device);
   int n1 = coffer_control_history_encode(&e, buf, sizeof buf);
   assert_int_equal(n1, COFFER_CONTROL_HISTORY_FIXED + 9);
@@ -383,9 +387,13 @@ test_access_entries(void **state)
   static const char item[] = "0123456789abcdef0123456789abcdef";
   static const char app[] = "exe:00:/usr/bin/reader";
   uint8_t buf[256];
-  CofferControlAccessEntry e = { .decision = COFFER_CONTROL_ACCESS_ALLOW, .created = 1700000000,
-                                 .item = (const uint8_t *)item, .app = (const uint8_t *)app,
-                                 .app_len = strlen(app), .label = (const uint8_t *)"Mail", .label_len = 4 };
+  CofferControlAccessEntry e = { .decision = COFFER_CONTROL_ACCESS_ALLOW,
+                                 .created = 1700000000,
+                                 .item = (const uint8_t *)item,
+                                 .app = (const uint8_t *)app,
+                                 .app_len = strlen(app),
+                                 .label = (const uint8_t *)"Mail",
+                                 .label_len = 4 };
   int n1 = coffer_control_access_encode(&e, buf, sizeof buf);
   assert_int_equal(n1, COFFER_CONTROL_ACCESS_FIXED + strlen(app) + 4);
   e.label_len = 0;

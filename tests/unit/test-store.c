@@ -16,8 +16,8 @@
 /* ---- helpers ---------------------------------------------------------- */
 
 typedef struct {
-  char *dir;   /* private temp dir, removed in teardown */
-  char *path;  /* dir/store.db */
+  char *dir;  /* private temp dir, removed in teardown */
+  char *path; /* dir/store.db */
 } Fixture;
 
 static void
@@ -87,7 +87,7 @@ make_hash(guint8 hash[COFFER_STORE_HASH_BYTES], guint32 n)
 static void
 put(CofferStore *store, guint32 n, guint8 kind, guint32 parent, gboolean tombstone)
 {
-  CofferStoreRecord record = {.kind = kind, .tombstone = tombstone};
+  CofferStoreRecord record = { .kind = kind, .tombstone = tombstone };
   make_id(record.id, n);
   if (parent != 0)
     make_id(record.parent, parent);
@@ -238,7 +238,7 @@ test_record_round_trip(void **state)
 
   g_autoptr(CofferStoreRecord) item = get(store, 1);
   assert_non_null(item);
-  guint8 id[COFFER_STORE_ID_BYTES], parent[COFFER_STORE_ID_BYTES], zero[COFFER_STORE_ID_BYTES] = {0};
+  guint8 id[COFFER_STORE_ID_BYTES], parent[COFFER_STORE_ID_BYTES], zero[COFFER_STORE_ID_BYTES] = { 0 };
   make_id(id, 1);
   make_id(parent, 7);
   assert_memory_equal(item->id, id, sizeof id);
@@ -262,7 +262,7 @@ test_record_round_trip(void **state)
   assert_int_equal(raw_count(store, "SELECT dirty FROM records WHERE kind = 2"), 1);
 
   /* An empty envelope is a value, not NULL. */
-  CofferStoreRecord empty = {.kind = 2};
+  CofferStoreRecord empty = { .kind = 2 };
   make_id(empty.id, 3);
   empty.envelope = g_bytes_new(NULL, 0);
   assert_true(coffer_store_put_record(store, &empty, &error));
@@ -273,7 +273,7 @@ test_record_round_trip(void **state)
 
   assert_true(coffer_store_remove_record(store, id, &error));
   assert_null(get(store, 1));
-  assert_true(coffer_store_remove_record(store, id, &error));  /* missing: fine */
+  assert_true(coffer_store_remove_record(store, id, &error)); /* missing: fine */
   assert_null(error);
 }
 
@@ -332,17 +332,17 @@ test_foreach(void **state)
   put(store, 2, 2, 1, FALSE);
   put(store, 3, 2, 1, TRUE);
 
-  ForeachCount all = {0};
+  ForeachCount all = { 0 };
   assert_true(coffer_store_foreach_record(store, count_record, &all, &error));
   assert_int_equal(all.seen, 3);
   assert_int_equal(all.tombstones, 1);
 
-  ForeachCount first = {.stop_after = 1};
+  ForeachCount first = { .stop_after = 1 };
   assert_true(coffer_store_foreach_record(store, count_record, &first, &error));
   assert_int_equal(first.seen, 1);
 
   /* Stopping early released the statement: a full pass works again. */
-  ForeachCount again = {0};
+  ForeachCount again = { 0 };
   assert_true(coffer_store_foreach_record(store, count_record, &again, &error));
   assert_int_equal(again.seen, 3);
 }
@@ -354,19 +354,19 @@ test_nested_transactions(void **state)
 {
   Fixture *fx = *state;
   g_autoptr(CofferStore) store = open_ok(fx->path);
-  g_autoptr(CofferStore) other = open_ok(fx->path);  /* a second connection */
+  g_autoptr(CofferStore) other = open_ok(fx->path); /* a second connection */
   g_autoptr(GError) error = NULL;
 
   assert_true(coffer_store_begin(store, &error));
   put(store, 1, 2, 0, FALSE);
   assert_true(coffer_store_begin(store, &error));
   put(store, 2, 2, 0, FALSE);
-  assert_true(coffer_store_commit(store, &error));  /* inner: nothing yet */
+  assert_true(coffer_store_commit(store, &error)); /* inner: nothing yet */
   assert_null(get(other, 1));
   assert_null(get(other, 2));
   assert_false(sqlite3_get_autocommit(coffer_store_db(store)));
 
-  assert_true(coffer_store_commit(store, &error));  /* outer: durable now */
+  assert_true(coffer_store_commit(store, &error)); /* outer: durable now */
   assert_true(sqlite3_get_autocommit(coffer_store_db(store)));
   g_autoptr(CofferStoreRecord) r1 = get(other, 1);
   g_autoptr(CofferStoreRecord) r2 = get(other, 2);
@@ -387,7 +387,7 @@ test_rollback_leaves_nothing(void **state)
 
     assert_true(coffer_store_begin(store, &error));
     put(store, 1, 2, 0, FALSE);
-    set_lookup(store, 1, (guint32[]){10, 11}, 2);
+    set_lookup(store, 1, (guint32[]){ 10, 11 }, 2);
     assert_true(coffer_store_set_meta(store, "k", bytes, &error));
     assert_true(coffer_store_add_history(store, id, bytes, &error));
     coffer_store_rollback(store);
@@ -399,7 +399,7 @@ test_rollback_leaves_nothing(void **state)
     CofferStoreStats stats;
     assert_true(coffer_store_get_stats(store, &stats, &error));
     assert_int_equal(stats.items + stats.collections + stats.tombstones + stats.history, 0);
-    g_autofree char *found = find(store, (guint32[]){10}, 1);
+    g_autofree char *found = find(store, (guint32[]){ 10 }, 1);
     assert_string_equal(found, "");
     assert_int_equal(raw_count(store, "SELECT count(*) FROM lookup"), 0);
   }
@@ -418,10 +418,10 @@ test_inner_rollback_aborts_outer(void **state)
   put(store, 1, 2, 0, FALSE);
   assert_true(coffer_store_begin(store, &error));
   put(store, 2, 2, 0, FALSE);
-  coffer_store_rollback(store);  /* undoes the whole outer transaction */
+  coffer_store_rollback(store); /* undoes the whole outer transaction */
 
   /* Until the outer level ends, writes fail rather than autocommit. */
-  CofferStoreRecord record = {.kind = 2};
+  CofferStoreRecord record = { .kind = 2 };
   make_id(record.id, 3);
   record.envelope = g_bytes_new("e", 1);
   assert_false(coffer_store_put_record(store, &record, &error));
@@ -430,7 +430,7 @@ test_inner_rollback_aborts_outer(void **state)
   assert_false(coffer_store_begin(store, &error));
   g_clear_error(&error);
 
-  assert_false(coffer_store_commit(store, &error));  /* the outer commit reports it */
+  assert_false(coffer_store_commit(store, &error)); /* the outer commit reports it */
   assert_non_null(error);
   g_clear_error(&error);
   assert_null(get(store, 1));
@@ -455,43 +455,43 @@ test_lookup_intersection(void **state)
   g_autoptr(CofferStore) store = open_ok(fx->path);
   g_autoptr(GError) error = NULL;
 
-  put(store, 100, 1, 0, FALSE);  /* a collection */
+  put(store, 100, 1, 0, FALSE); /* a collection */
   for (guint32 n = 1; n <= 5; n++)
-    put(store, n, 2, 100, n == 5);  /* 5 is a tombstone */
-  set_lookup(store, 1, (guint32[]){1, 2, 3}, 3);
-  set_lookup(store, 2, (guint32[]){1, 2}, 2);
-  set_lookup(store, 3, (guint32[]){1}, 1);
-  set_lookup(store, 4, (guint32[]){2, 3}, 2);
-  set_lookup(store, 5, (guint32[]){1, 2, 3}, 3);
-  set_lookup(store, 100, (guint32[]){1}, 1);
+    put(store, n, 2, 100, n == 5); /* 5 is a tombstone */
+  set_lookup(store, 1, (guint32[]){ 1, 2, 3 }, 3);
+  set_lookup(store, 2, (guint32[]){ 1, 2 }, 2);
+  set_lookup(store, 3, (guint32[]){ 1 }, 1);
+  set_lookup(store, 4, (guint32[]){ 2, 3 }, 2);
+  set_lookup(store, 5, (guint32[]){ 1, 2, 3 }, 3);
+  set_lookup(store, 100, (guint32[]){ 1 }, 1);
 
   char *s;
-  assert_string_equal(s = find(store, (guint32[]){1}, 1), "1,2,3,100"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){1, 2}, 2), "1,2"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){3, 2, 1}, 3), "1"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){2, 3}, 2), "1,4"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){1, 1}, 2), "1,2,3,100"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){1, 99}, 2), ""), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){99}, 1), ""), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 1 }, 1), "1,2,3,100"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 1, 2 }, 2), "1,2"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 3, 2, 1 }, 3), "1"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 2, 3 }, 2), "1,4"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 1, 1 }, 2), "1,2,3,100"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 1, 99 }, 2), ""), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 99 }, 1), ""), g_free(s);
   /* No hashes: every live item, not collections, not tombstones. */
   assert_string_equal(s = find(store, NULL, 0), "1,2,3,4"), g_free(s);
 
   /* set_lookup replaces. */
-  set_lookup(store, 3, (guint32[]){3}, 1);
-  assert_string_equal(s = find(store, (guint32[]){1}, 1), "1,2,100"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){3}, 1), "1,3,4"), g_free(s);
+  set_lookup(store, 3, (guint32[]){ 3 }, 1);
+  assert_string_equal(s = find(store, (guint32[]){ 1 }, 1), "1,2,100"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 3 }, 1), "1,3,4"), g_free(s);
   set_lookup(store, 3, NULL, 0);
-  assert_string_equal(s = find(store, (guint32[]){3}, 1), "1,4"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 3 }, 1), "1,4"), g_free(s);
 
   /* Turning a record into a tombstone hides it; removing drops its rows. */
   put(store, 4, 2, 100, TRUE);
-  assert_string_equal(s = find(store, (guint32[]){2, 3}, 2), "1"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 2, 3 }, 2), "1"), g_free(s);
   guint8 id[COFFER_STORE_ID_BYTES];
   make_id(id, 1);
   gint64 rows = raw_count(store, "SELECT count(*) FROM lookup");
   assert_true(coffer_store_remove_record(store, id, &error));
   assert_int_equal(raw_count(store, "SELECT count(*) FROM lookup"), rows - 3);
-  assert_string_equal(s = find(store, (guint32[]){1, 2}, 2), "2"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 1, 2 }, 2), "2"), g_free(s);
 
   /* Lookup rows need their record. */
   make_id(id, 42);
@@ -500,7 +500,7 @@ test_lookup_intersection(void **state)
   assert_false(coffer_store_set_lookup(store, id, hash, 1, &error));
   assert_true(g_error_matches(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO));
   g_clear_error(&error);
-  assert_true(sqlite3_get_autocommit(coffer_store_db(store)));  /* rolled back, depth 0 */
+  assert_true(sqlite3_get_autocommit(coffer_store_db(store))); /* rolled back, depth 0 */
 
   /* More hashes than the store keeps statements for. */
   guint32 many[40];
@@ -525,7 +525,7 @@ test_reopen_persistence(void **state)
     g_autoptr(CofferStore) store = open_ok(fx->path);
     put(store, 9, 1, 0, FALSE);
     put(store, 1, 2, 9, FALSE);
-    set_lookup(store, 1, (guint32[]){5, 6}, 2);
+    set_lookup(store, 1, (guint32[]){ 5, 6 }, 2);
     assert_true(coffer_store_set_meta(store, "device-id", meta, &error));
     assert_true(coffer_store_add_history(store, id, meta, &error));
   }
@@ -533,7 +533,7 @@ test_reopen_persistence(void **state)
   g_autoptr(CofferStoreRecord) record = get(store, 1);
   assert_non_null(record);
   assert_int_equal(record->kind, 2);
-  g_autofree char *found = find(store, (guint32[]){6, 5}, 2);
+  g_autofree char *found = find(store, (guint32[]){ 6, 5 }, 2);
   assert_string_equal(found, "1");
   g_autoptr(GBytes) value = NULL;
   assert_true(coffer_store_get_meta(store, "device-id", &value, &error));
@@ -574,15 +574,15 @@ test_truncated_refused(void **state)
     assert_true(coffer_store_begin(store, &error));
     for (guint32 n = 1; n <= 2000; n++) {
       put(store, n, 2, 0, FALSE);
-      set_lookup(store, n, (guint32[]){n, n + 1}, 2);
+      set_lookup(store, n, (guint32[]){ n, n + 1 }, 2);
     }
     assert_true(coffer_store_commit(store, &error));
-  }  /* closing checkpoints the WAL into the file */
+  } /* closing checkpoints the WAL into the file */
   g_autoptr(GBytes) whole = read_file(fx->path);
   gsize size = g_bytes_get_size(whole);
   assert_true(size > 64 * 1024);
 
-  const gsize cuts[] = {16, 99, 100, 1000, 4096, 8192, size / 2, size - 4096};
+  const gsize cuts[] = { 16, 99, 100, 1000, 4096, 8192, size / 2, size - 4096 };
   for (gsize i = 0; i < G_N_ELEMENTS(cuts); i++) {
     g_autofree char *path = g_strdup_printf("%s/cut-%zu.db", fx->dir, cuts[i]);
     write_file(path, g_bytes_get_data(whole, NULL), cuts[i]);
@@ -700,7 +700,7 @@ test_pragmas(void **state)
   assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
   assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
   sqlite3_finalize(stmt);
-  assert_int_equal(raw_count(store, "PRAGMA synchronous"), 2);  /* FULL */
+  assert_int_equal(raw_count(store, "PRAGMA synchronous"), 2); /* FULL */
   assert_int_equal(raw_count(store, "PRAGMA foreign_keys"), 1);
   assert_true(raw_count(store, "PRAGMA busy_timeout") > 0);
 }
@@ -744,11 +744,12 @@ test_stats(void **state)
 static gboolean
 scans_by_design(CofferStoreStmt id)
 {
-  return id == COFFER_STORE_STMT_ALL_RECORDS || id == COFFER_STORE_STMT_ALL_ITEMS
-      || id == COFFER_STORE_STMT_COUNT_RECORDS || id == COFFER_STORE_STMT_COUNT_HISTORY
-      || id == COFFER_STORE_STMT_TOMBSTONES || id == COFFER_STORE_STMT_REMOVE_HISTORY
-      /* walks the partial index of dirty rows only: checked below */
-      || id == COFFER_STORE_STMT_DIRTY_RECORDS;
+  return id == COFFER_STORE_STMT_ALL_RECORDS || id == COFFER_STORE_STMT_ALL_ITEMS ||
+         id == COFFER_STORE_STMT_COUNT_RECORDS || id == COFFER_STORE_STMT_COUNT_HISTORY ||
+         id == COFFER_STORE_STMT_TOMBSTONES ||
+         id == COFFER_STORE_STMT_REMOVE_HISTORY
+         /* walks the partial index of dirty rows only: checked below */
+         || id == COFFER_STORE_STMT_DIRTY_RECORDS;
 }
 
 /* The EXPLAIN QUERY PLAN details of sql, one per line. */
@@ -790,7 +791,7 @@ test_scale_uses_indexes(void **state)
     put(store, 1000000 + c, 1, 0, FALSE);
   for (guint32 n = 1; n <= n_records; n++) {
     put(store, n, 2, 1000000 + n % 100 + 1, FALSE);
-    set_lookup(store, n, (guint32[]){n, 100000 + n / 10}, 2);
+    set_lookup(store, n, (guint32[]){ n, 100000 + n / 10 }, 2);
   }
   assert_true(coffer_store_commit(store, &error));
 
@@ -823,7 +824,7 @@ test_scale_uses_indexes(void **state)
   g_autoptr(GBytes) value = g_bytes_new("v", 1);
   assert_true(coffer_store_begin(store, &error));
   put(store, n_records + 1, 2, 1000001, FALSE);
-  set_lookup(store, n_records + 1, (guint32[]){7, 8, 9}, 3);
+  set_lookup(store, n_records + 1, (guint32[]){ 7, 8, 9 }, 3);
   put(store, 777, 2, 1000002, TRUE);
   assert_true(coffer_store_add_history(store, id, value, &error));
   assert_true(coffer_store_set_meta(store, "hlc", value, &error));
@@ -833,10 +834,12 @@ test_scale_uses_indexes(void **state)
   g_autoptr(GBytes) got = NULL;
   assert_true(coffer_store_get_meta(store, "hlc", &got, &error));
   char *s;
-  assert_string_equal(s = find(store, (guint32[]){12345}, 1), "12345"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){101234}, 1), "12340,12341,12342,12343,12344,12345,12346,12347,12348,12349"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){12345, 101234}, 2), "12345"), g_free(s);
-  assert_string_equal(s = find(store, (guint32[]){12345, 101234, 7}, 3), ""), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 12345 }, 1), "12345"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 101234 }, 1),
+                      "12340,12341,12342,12343,12344,12345,12346,12347,12348,12349"),
+      g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 12345, 101234 }, 2), "12345"), g_free(s);
+  assert_string_equal(s = find(store, (guint32[]){ 12345, 101234, 7 }, 3), ""), g_free(s);
   make_id(id, 555);
   assert_true(coffer_store_remove_record(store, id, &error));
 
@@ -848,7 +851,7 @@ test_scale_uses_indexes(void **state)
       fail_msg("%s: %d full-scan steps, %d VM steps", sqlite3_sql(st), full, steps);
     checked += steps > 0;
   }
-  assert_true(checked >= 10);  /* the loop saw the statements that ran */
+  assert_true(checked >= 10); /* the loop saw the statements that ran */
   assert_null(get(store, 555));
 }
 

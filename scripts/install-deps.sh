@@ -13,7 +13,8 @@ PKGS="build-essential meson ninja-build pkg-config clang-format
   procps psmisc pinentry-tty tmux
   libcurl4-openssl-dev libxml2-dev apache2
   scdoc lintian debhelper dpkg-dev desktop-file-utils rpmlint rpm bash-completion man-db groff-base systemd libpam0g-dev
-  libpam-wrapper libpamtest0-dev libnss-wrapper valgrind"
+  libpam-wrapper libpamtest0-dev libnss-wrapper valgrind
+  apache2-utils fakeroot python3-jeepney"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -732,13 +732,34 @@ run_new(CofferPinentryPrompter *self, RunKind kind, CofferVault *vault, GCancell
   return task;
 }
 
+/* A Secret Service window id is an X11 window number ("0x3a00007" or
+ * decimal); anything else (empty, a Wayland handle) is not passed on. */
+static gboolean
+is_x11_window_id(const char *window_id)
+{
+  const char *digits = window_id;
+
+  if (window_id == NULL || *window_id == '\0' || strlen(window_id) > 20)
+    return FALSE;
+  if (g_str_has_prefix(window_id, "0x"))
+    digits += 2;
+  for (const char *p = digits; *p != '\0'; p++)
+    if (digits == window_id ? !g_ascii_isdigit(*p) : !g_ascii_isxdigit(*p))
+      return FALSE;
+  return *digits != '\0';
+}
+
 static void
-queue_options(CofferPinentryPrompter *self, Run *run)
+queue_options(CofferPinentryPrompter *self, Run *run, const char *window_id)
 {
   const struct {
     const char *name;
     const char *value;
-  } options[] = { { "ttyname", self->ttyname }, { "ttytype", self->ttytype }, { "display", self->display } };
+  } options[] = { { "ttyname", self->ttyname },
+                  { "ttytype", self->ttytype },
+                  { "display", self->display },
+                  /* so the dialog stays above the application that asked */
+                  { "parent-wid", is_x11_window_id(window_id) ? window_id : NULL } };
 
   for (guint i = 0; i < G_N_ELEMENTS(options); i++)
     if (options[i].value != NULL) {
@@ -802,7 +823,7 @@ pinentry_unlock_async(CofferPrompter *prompter, CofferVault *vault, const char *
     return;
   }
   run->creating = !coffer_vault_is_initialized(vault);
-  queue_options(self, run);
+  queue_options(self, run, window_id);
   queue(run, "SETTITLE", run->creating ? TEXT_CREATE_TITLE : TEXT_UNLOCK_TITLE);
   queue(run, "SETDESC", run->creating ? TEXT_CREATE_DESC : TEXT_UNLOCK_DESC);
   queue(run, "SETPROMPT", "Password:");
@@ -830,7 +851,7 @@ pinentry_change_password_async(CofferPrompter *prompter, CofferVault *vault, con
     return;
   }
   run->new_prompt = "New password:";
-  queue_options(self, run);
+  queue_options(self, run, window_id);
   queue(run, "SETTITLE", TEXT_CHANGE_TITLE);
   run->next = ask_old;
   run_start(task);
@@ -851,7 +872,7 @@ pinentry_confirm_async(CofferPrompter *prompter, const char *title, const char *
   GTask *task = run_new(self, RUN_CONFIRM, NULL, cancellable, callback, user_data);
   Run *run = run_of(task);
 
-  queue_options(self, run);
+  queue_options(self, run, NULL);
   queue(run, "SETTITLE", title);
   queue(run, "SETDESC", description);
   queue(run, "SETOK", ok_label);

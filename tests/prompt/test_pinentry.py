@@ -46,6 +46,20 @@ class PinentryUnlockTests(PromptTestCase):
         self.assertFalse([c for c in runs[0][1] if c.startswith('OPTION ttyname')])
         self.assertNoPinentryLeft()
 
+    def test_window_id_reaches_the_pinentry(self):
+        # An X11 window id from Prompt() goes on as parent-wid; anything
+        # that is not one is not passed on.
+        for window_id, expected in (('0x3a00007', 'OPTION parent-wid=0x3a00007'), ('wayland:abc', None)):
+            self.lock()
+            self.world.answers('pin ' + PASSWORD)
+            _, prompt = self.client.unlock([LOGIN])
+            sigs = self.client.signals(interface=PROMPT_IFACE, member='Completed', path=prompt)
+            self.client.call(prompt, PROMPT_IFACE, 'Prompt', 's', window_id)
+            dismissed, _ = self.completed(sigs)
+            self.assertFalse(dismissed)
+            options = [c for c in self.world.pinentry_runs()[-1][1] if c.startswith('OPTION parent-wid')]
+            self.assertEqual(options, [expected] if expected else [])
+
     def test_wrong_then_right(self):
         self.world.answers('pin wrong', 'pin ' + PASSWORD)
         _, prompt = self.client.unlock([LOGIN])

@@ -102,36 +102,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 #ifndef COFFER_LIBFUZZER
-#include <libgen.h>
+#include "corpus-runner.h"
 
-/* Corpus runner: fuzz-export [--expect] FILE...  With --expect, a file
- * named "bad-*" must be rejected and any other accepted. */
 int
 main(int argc, char **argv)
 {
-  static uint8_t buf[1024 * 1024];
-  int expect = argc > 1 && strcmp(argv[1], "--expect") == 0;
-  int failed = 0, ran = 0;
-
-  for (int i = 1 + expect; i < argc; i++) {
-    FILE *f = fopen(argv[i], "rb");
-    char copy[4096];
-    if (f == NULL) {
-      perror(argv[i]);
-      return 1;
-    }
-    size_t n = fread(buf, 1, sizeof buf, f);
-    fclose(f);
-    int valid = run(buf, n);
-    snprintf(copy, sizeof copy, "%s", argv[i]);
-    int want_bad = strncmp(basename(copy), "bad-", 4) == 0;
-    if (expect && valid == want_bad) {
-      fprintf(stderr, "fuzz-export: %s: expected %s\n", argv[i], want_bad ? "a rejection" : "success");
-      failed = 1;
-    }
-    ran++;
-  }
-  printf("fuzz-export: %d input(s) run\n", ran);
-  return failed;
+  return coffer_fuzz_corpus_main("fuzz-export", argc, argv, run);
 }
 #endif

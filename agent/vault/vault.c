@@ -827,6 +827,15 @@ coffer_vault_get_status(CofferVault *vault, CofferVaultStatus *status, GError **
   status->locked = vault->vk == NULL;
   status->collections = stats.collections;
   status->items = stats.items;
+  /* The access decisions' internal collection is not the user's. */
+  {
+    g_autofree char *name = coffer_id_to_hex(coffer_access_collection_id);
+    CofferCollection *internal = g_hash_table_lookup(vault->collections, name);
+    if (internal != NULL) {
+      status->collections -= MIN(status->collections, 1);
+      status->items -= MIN(status->items, g_hash_table_size(internal->items));
+    }
+  }
   status->store_bytes = stats.bytes;
   status->store_path = vault->store_path;
   return TRUE;

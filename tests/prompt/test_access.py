@@ -245,6 +245,11 @@ class AccessTests(AccessWorldMixin, PromptTestCase):
             self.client.call(INTERNAL, COLLECTION_IFACE, 'SearchItems', 'a{ss}', {})
         self.assertEqual(ctx.exception.name, ERR_NO_SUCH_OBJECT)
         self.assertEqual(str(self.client.service('ReadAlias', 's', 'default')), LOGIN)
+        # `coffer status` counts the user's collections and items only.
+        status = self.world.coffer('status').stdout
+        self.assertIn('collections: 1\n', status)
+        login_items = len(self.client.get_prop(LOGIN, COLLECTION_IFACE, 'Items'))
+        self.assertIn('items: %d\n' % login_items, status)
 
     def test_decisions_survive_a_restart(self):
         value = self.unique()

@@ -566,6 +566,10 @@ live_ids(CofferSyncEngine *engine)
 {
   GHashTable *live = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GPtrArray) collections = coffer_vault_list_collections(engine->vault);
+  /* The internal access-decision collection is not listed, but it syncs. */
+  CofferCollection *access = coffer_vault_get_access_collection(engine->vault, FALSE, NULL);
+  if (access != NULL)
+    g_ptr_array_add(collections, access);
   for (guint i = 0; i < collections->len; i++) {
     CofferCollection *c = collections->pdata[i];
     const char *name = coffer_collection_get_name(c);

@@ -46,7 +46,8 @@ print_sync_status(const CofferControlMessage *m)
     print_size(m->remote_bytes);
     putchar('\n');
   }
-  if (coffer_control_has(m, COFFER_FIELD_PENDING))
+  /* Without a remote every record is "pending": say nothing. */
+  if (coffer_control_has(m, COFFER_FIELD_PENDING) && coffer_control_has(m, COFFER_FIELD_REMOTE_URL))
     printf("pending changes: %" PRIu64 "\n", m->pending);
   if (coffer_control_has(m, COFFER_FIELD_LAST_ERROR))
     printf("last sync error: %.*s\n", (int)m->last_error.len, (const char *)m->last_error.data);

@@ -395,6 +395,17 @@ queue_error(Run *run, const char *what)
   queue(run, "SETERROR", text);
 }
 
+/* A failed try: shown in the pinentry, then step asks again; after the
+ * last try the run fails instead (why says what went wrong). */
+static void
+retry(GTask *task, const char *why, const char *shown, RunStep step)
+{
+  if (!count_try(task, why))
+    return;
+  queue_error(run_of(task), shown);
+  then(task, step);
+}
+
 static void ask_unlock(GTask *task);
 static void ask_new(GTask *task);
 static void new_password_ready(GTask *task);
@@ -420,10 +431,7 @@ on_unlocked(GObject *source, GAsyncResult *result, gpointer data)
     run_fail(task, g_steal_pointer(&error));
     return;
   }
-  if (!count_try(task, "wrong password"))
-    return;
-  queue_error(run, "Wrong password");
-  then(task, ask_unlock);
+  retry(task, "wrong password", "Wrong password", ask_unlock);
 }
 
 static void
@@ -438,10 +446,7 @@ on_unlock_pin(GObject *source, GAsyncResult *result, gpointer data)
     return;
   if (len == 0) {
     wipe(&pin, &len);
-    if (!count_try(task, "no password given"))
-      return;
-    queue_error(run, "Enter the password");
-    then(task, ask_unlock);
+    retry(task, "no password given", "Enter the password", ask_unlock);
     return;
   }
   /* The vault copies the password at once. */
@@ -502,10 +507,7 @@ on_new_pin(GObject *source, GAsyncResult *result, gpointer data)
     return;
   if (len == 0) {
     wipe(&pin, &len);
-    if (!count_try(task, "no password given"))
-      return;
-    queue_error(run, "The password must not be empty");
-    then(task, ask_new);
+    retry(task, "no password given", "The password must not be empty", ask_new);
     return;
   }
   if (run->repeat) { /* the pinentry compared both already */
@@ -559,10 +561,7 @@ on_changed(GObject *source, GAsyncResult *result, gpointer data)
   }
   /* Keep the new password; ask for the current one again. */
   wipe(&run->old_password, &run->old_len);
-  if (!count_try(task, "wrong current password"))
-    return;
-  queue_error(run, "Wrong password");
-  then(task, ask_old);
+  retry(task, "wrong current password", "Wrong password", ask_old);
 }
 
 static void
@@ -633,10 +632,7 @@ on_old_pin(GObject *source, GAsyncResult *result, gpointer data)
     return;
   if (len == 0) {
     wipe(&pin, &len);
-    if (!count_try(task, "no password given"))
-      return;
-    queue_error(run, "Enter the current password");
-    then(task, ask_old);
+    retry(task, "no password given", "Enter the current password", ask_old);
     return;
   }
   run->old_password = pin;

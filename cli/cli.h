@@ -83,3 +83,6 @@ typedef struct {
  * returns -1. */
 int cli_call(CofferControlBuilder *req, CliReply *reply);
 void cli_reply_clear(CliReply *reply);
+/* For requests whose OK carries nothing: cli_call, then print done.
+ * Returns the exit code. */
+int cli_call_and_say(CofferControlBuilder *req, const char *done);

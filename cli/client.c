@@ -147,3 +147,15 @@ cli_reply_clear(CliReply *reply)
   coffer_control_body_free(reply->body, reply->body_len);
   memset(reply, 0, sizeof *reply);
 }
+
+int
+cli_call_and_say(CofferControlBuilder *req, const char *done)
+{
+  CliReply reply;
+
+  if (cli_call(req, &reply) < 0)
+    return CLI_EXIT_ERROR;
+  cli_reply_clear(&reply);
+  puts(done);
+  return CLI_EXIT_OK;
+}

@@ -12,10 +12,5 @@ cli_lock(int argc, char **argv)
 
   CofferControlBuilder req;
   coffer_control_builder_init(&req, COFFER_CONTROL_LOCK);
-  CliReply reply;
-  if (cli_call(&req, &reply) < 0)
-    return CLI_EXIT_ERROR;
-  cli_reply_clear(&reply);
-  puts("vault locked");
-  return CLI_EXIT_OK;
+  return cli_call_and_say(&req, "vault locked");
 }

@@ -28,10 +28,5 @@ cli_passwd(int argc, char **argv)
   cli_password_free(&old_pw);
   cli_password_free(&new_pw);
 
-  CliReply reply;
-  if (cli_call(&req, &reply) < 0)
-    return CLI_EXIT_ERROR;
-  cli_reply_clear(&reply);
-  puts("password changed");
-  return CLI_EXIT_OK;
+  return cli_call_and_say(&req, "password changed");
 }

@@ -85,12 +85,7 @@ remote_remove(int argc, char **argv)
     return r;
   CofferControlBuilder req;
   coffer_control_builder_init(&req, COFFER_CONTROL_REMOTE_REMOVE);
-  CliReply reply;
-  if (cli_call(&req, &reply) < 0)
-    return CLI_EXIT_ERROR;
-  cli_reply_clear(&reply);
-  puts("remote removed (its data on the server is untouched)");
-  return CLI_EXIT_OK;
+  return cli_call_and_say(&req, "remote removed (its data on the server is untouched)");
 }
 
 int

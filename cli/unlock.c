@@ -20,10 +20,5 @@ cli_unlock(int argc, char **argv)
   coffer_control_builder_add_bytes(&req, COFFER_FIELD_PASSWORD, pw.data, pw.len);
   cli_password_free(&pw);
 
-  CliReply reply;
-  if (cli_call(&req, &reply) < 0)
-    return CLI_EXIT_ERROR;
-  cli_reply_clear(&reply);
-  puts("vault unlocked");
-  return CLI_EXIT_OK;
+  return cli_call_and_say(&req, "vault unlocked");
 }

@@ -509,6 +509,12 @@ round_job_is_stale(CofferSyncEngine *engine, Job *job)
          !is_unlocked(engine);
 }
 
+static GError *
+interrupted(void)
+{
+  return g_error_new_literal(COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_CANCELLED, "sync interrupted");
+}
+
 static void
 round_request(CofferSyncEngine *engine)
 {
@@ -640,15 +646,24 @@ report_missing(CofferSyncEngine *engine, GHashTable *listed)
     g_message("sync: %u record(s) we synced before are missing on the server; pushing them again", missing);
 }
 
+/* A round job's worker is done: gives its remote back, and says whether its
+ * round still stands (otherwise the round, if any, ends as interrupted). */
+static gboolean
+job_back_in_round(CofferSyncEngine *engine, Job *job)
+{
+  job_return_remote(engine, job);
+  if (!round_job_is_stale(engine, job))
+    return TRUE;
+  if (engine->round != NULL)
+    round_finish(engine, interrupted());
+  return FALSE;
+}
+
 static void
 on_pull_done(CofferSyncEngine *engine, Job *job)
 {
-  job_return_remote(engine, job);
-  if (round_job_is_stale(engine, job)) {
-    if (engine->round != NULL)
-      round_finish(engine, g_error_new_literal(COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_CANCELLED, "sync interrupted"));
+  if (!job_back_in_round(engine, job))
     return;
-  }
   Round *round = engine->round;
   if (!job->ok) {
     if (job->pull.header && g_error_matches(job->error, COFFER_REMOTE_ERROR, COFFER_REMOTE_ERROR_NOT_FOUND)) {
@@ -782,7 +797,7 @@ merge_slice(gpointer user_data)
   Round *round = engine->round;
   if (!is_unlocked(engine) || !engine->have_settings) {
     round->merge_id = 0;
-    round_finish(engine, g_error_new_literal(COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_CANCELLED, "sync interrupted"));
+    round_finish(engine, interrupted());
     return G_SOURCE_REMOVE;
   }
   guint end = MIN(round->merge_pos + MERGE_SLICE, round->merge->len);
@@ -844,12 +859,8 @@ merge_slice(gpointer user_data)
 static void
 on_fetch_done(CofferSyncEngine *engine, Job *job)
 {
-  job_return_remote(engine, job);
-  if (round_job_is_stale(engine, job)) {
-    if (engine->round != NULL)
-      round_finish(engine, g_error_new_literal(COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_CANCELLED, "sync interrupted"));
+  if (!job_back_in_round(engine, job))
     return;
-  }
   Round *round = engine->round;
   /* Whatever arrived is merged even if the step failed half way. */
   if (!job->ok)
@@ -935,12 +946,8 @@ merge_conflict(CofferSyncEngine *engine, SyncObject *theirs)
 static void
 on_push_done(CofferSyncEngine *engine, Job *job)
 {
-  job_return_remote(engine, job);
-  if (round_job_is_stale(engine, job)) {
-    if (engine->round != NULL)
-      round_finish(engine, g_error_new_literal(COFFER_SYNC_ERROR, COFFER_SYNC_ERROR_CANCELLED, "sync interrupted"));
+  if (!job_back_in_round(engine, job))
     return;
-  }
   Round *round = engine->round;
   SyncPush *push = &job->push;
   /* Results first, even of a step that failed part way: those PUTs landed. */

@@ -300,6 +300,20 @@ query_int(CofferStore *store, const char *sql, gint64 *value, GError **error)
   return TRUE;
 }
 
+/* Runs a one-row query returning one text value (*value NULL for NULL). */
+static gboolean
+query_text(CofferStore *store, const char *sql, char **value, GError **error)
+{
+  g_autoptr(OneShotStmt) stmt = NULL;
+  int rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
+  if (rc == SQLITE_OK)
+    rc = sqlite3_step(stmt);
+  if (rc != SQLITE_ROW)
+    return fail(store, error, rc, store->path);
+  *value = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+  return TRUE;
+}
+
 static gboolean
 exec(CofferStore *store, const char *sql, GError **error)
 {
@@ -343,13 +357,10 @@ check_format(CofferStore *store, gint64 *version, GError **error)
 static gboolean
 configure(CofferStore *store, GError **error)
 {
-  g_autoptr(OneShotStmt) stmt = NULL;
-  int rc = sqlite3_prepare_v2(store->db, "PRAGMA journal_mode=WAL", -1, &stmt, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(stmt);
-  if (rc != SQLITE_ROW)
-    return fail(store, error, rc, store->path);
-  const char *mode = (const char *)sqlite3_column_text(stmt, 0);
+  g_autofree char *mode = NULL;
+
+  if (!query_text(store, "PRAGMA journal_mode=WAL", &mode, error))
+    return FALSE;
   if (mode == NULL || g_ascii_strcasecmp(mode, "wal") != 0) {
     g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_IO,
                 "%s: cannot use write-ahead logging (journal mode %s)", store->path, mode != NULL ? mode : "unknown");
@@ -385,13 +396,10 @@ create_schema(CofferStore *store, GError **error)
 static gboolean
 quick_check(CofferStore *store, GError **error)
 {
-  g_autoptr(OneShotStmt) stmt = NULL;
-  int rc = sqlite3_prepare_v2(store->db, "PRAGMA quick_check(1)", -1, &stmt, NULL);
-  if (rc == SQLITE_OK)
-    rc = sqlite3_step(stmt);
-  if (rc != SQLITE_ROW)
-    return fail(store, error, rc, store->path);
-  const char *result = (const char *)sqlite3_column_text(stmt, 0);
+  g_autofree char *result = NULL;
+
+  if (!query_text(store, "PRAGMA quick_check(1)", &result, error))
+    return FALSE;
   if (g_strcmp0(result, "ok") != 0) {
     g_set_error(error, COFFER_STORE_ERROR, COFFER_STORE_ERROR_CORRUPT, "%s is damaged: %s", store->path,
                 result != NULL ? result : "?");
